@@ -1,0 +1,297 @@
+//! Headless boots whose serial transcripts are checked.
+//!
+//! Each test builds a disk image (optionally with a command line or a
+//! corrupted kernel), boots it under QEMU with a time limit and checks the
+//! transcript and QEMU's exit code. A boot that does not finish within the
+//! limit fails as a hang.
+
+use crate::{
+    arch::Arch,
+    build::{self, Artifacts, ImageSpec},
+    qemu::{self, Machine, Outcome},
+};
+use anyhow::Result;
+use std::time::Duration;
+
+/// Address the kernel's deliberate-fault self test touches (unmapped,
+/// canonical upper half on both architectures).
+const FAULT_TEST_ADDR: &str = "0xffffdeadbeef0000";
+/// Time limit of one boot.
+const LIMIT: Duration = Duration::from_secs(180);
+
+/// What a boot is expected to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Boot fully and exit with success.
+    CleanBoot,
+    /// The loader rejects the kernel file with a clear error and powers off.
+    LoaderRejects,
+    /// The kernel takes a page fault on purpose, reports it, fails.
+    Exception,
+}
+
+struct BootTest {
+    name: &'static str,
+    arch: Arch,
+    cmdline: &'static str,
+    machine: Machine,
+    corrupt_kernel: bool,
+    expect: Expect,
+}
+
+fn tests_for(arch: Arch) -> Vec<BootTest> {
+    let base = "loader.on_error=shutdown exit=semihosting";
+    let mut v = vec![
+        BootTest {
+            name: "boot",
+            arch,
+            cmdline: base,
+            machine: Machine::default(),
+            corrupt_kernel: false,
+            expect: Expect::CleanBoot,
+        },
+        BootTest {
+            name: "corrupt-kernel",
+            arch,
+            cmdline: base,
+            machine: Machine::default(),
+            corrupt_kernel: true,
+            expect: Expect::LoaderRejects,
+        },
+        BootTest {
+            name: "cpu-exception",
+            arch,
+            cmdline: "loader.on_error=shutdown exit=semihosting test.fault=page",
+            machine: Machine::default(),
+            corrupt_kernel: false,
+            expect: Expect::Exception,
+        },
+    ];
+    if arch == Arch::Aarch64 {
+        v.push(BootTest {
+            name: "boot-el2",
+            arch,
+            cmdline: base,
+            machine: Machine {
+                el2: true,
+                ..Machine::default()
+            },
+            corrupt_kernel: false,
+            expect: Expect::CleanBoot,
+        });
+    }
+    v
+}
+
+/// Exit code QEMU returns for a kernel-reported status (0 = success).
+fn qemu_code(arch: Arch, status: u8) -> i32 {
+    match arch {
+        // isa-debug-exit: (value << 1) | 1.
+        Arch::X86_64 => ((status as i32) << 1) | 1,
+        // semihosting SYS_EXIT_EXTENDED carries the status itself.
+        Arch::Aarch64 => status as i32,
+    }
+}
+
+fn line_with<'a>(t: &'a str, needle: &str) -> Option<&'a str> {
+    t.lines().find(|l| l.contains(needle))
+}
+
+/// The numbers in a line, in order.
+fn numbers(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+type Check = (&'static str, Box<dyn Fn(&Outcome) -> Result<(), String>>);
+
+fn contains(what: &'static str, needle: &'static str) -> Check {
+    (
+        what,
+        Box::new(move |o: &Outcome| {
+            if o.transcript.contains(needle) {
+                Ok(())
+            } else {
+                Err(format!("no '{needle}' in the transcript"))
+            }
+        }),
+    )
+}
+
+fn exit_code(arch: Arch, status: u8) -> Check {
+    let want = qemu_code(arch, status);
+    (
+        "QEMU exit status",
+        Box::new(move |o: &Outcome| match o.exit_code {
+            Some(c) if c == want => Ok(()),
+            Some(c) => Err(format!("exit code {c}, expected {want}")),
+            None => Err(format!("no exit within {}s (hang)", LIMIT.as_secs())),
+        }),
+    )
+}
+
+fn checks(t: &BootTest) -> Vec<Check> {
+    match t.expect {
+        Expect::CleanBoot => vec![
+            contains("loader banner", "cairn loader"),
+            contains("kernel banner", "cairn kernel"),
+            (
+                "memory summary",
+                Box::new(|o: &Outcome| {
+                    let l = line_with(&o.transcript, "MiB free").ok_or("no memory summary line")?;
+                    match numbers(l.split("memory:").nth(1).unwrap_or("")).as_slice() {
+                        [regions, mib, ..] if *regions > 0 && *mib > 0 => Ok(()),
+                        _ => Err(format!("implausible memory summary: {l}")),
+                    }
+                }),
+            ),
+            contains("ACPI RSDP found", "ACPI: RSDP found"),
+            (
+                "timer interrupts counted over a measured interval",
+                Box::new(|o: &Outcome| {
+                    let l = line_with(&o.transcript, "timer: ").ok_or("no timer line")?;
+                    match numbers(l.split("timer:").nth(1).unwrap_or("")).as_slice() {
+                        [n, ms, ..] if *n > 0 && *ms > 0 => Ok(()),
+                        _ => Err(format!("no interrupts counted: {l}")),
+                    }
+                }),
+            ),
+            contains("boot completes", "boot complete"),
+            contains("kernel reports success", "EXIT: 0"),
+            exit_code(t.arch, 0),
+        ],
+        Expect::LoaderRejects => vec![
+            contains("loader banner", "cairn loader"),
+            contains("clear loader error", "loader: error: kernel file rejected"),
+            (
+                "kernel never entered",
+                Box::new(|o: &Outcome| {
+                    if o.transcript.contains("cairn kernel") {
+                        Err("the corrupt kernel ran".into())
+                    } else {
+                        Ok(())
+                    }
+                }),
+            ),
+            (
+                "no hang",
+                Box::new(|o: &Outcome| {
+                    if o.exit_code.is_some() {
+                        Ok(())
+                    } else {
+                        Err("QEMU did not stop".into())
+                    }
+                }),
+            ),
+        ],
+        Expect::Exception => vec![
+            contains("exception reported", "EXCEPTION"),
+            (
+                "exception named",
+                Box::new(move |o: &Outcome| {
+                    let l = line_with(&o.transcript, "EXCEPTION").unwrap_or("");
+                    let lower = l.to_ascii_lowercase();
+                    if lower.contains("page fault") || lower.contains("data abort") {
+                        Ok(())
+                    } else {
+                        Err(format!("exception not named: {l}"))
+                    }
+                }),
+            ),
+            contains("faulting address reported", FAULT_TEST_ADDR),
+            exit_code(t.arch, 1),
+        ],
+    }
+}
+
+/// A truncated kernel: the ELF header survives, the segments do not.
+fn corrupt(kernel: &[u8]) -> Vec<u8> {
+    kernel[..kernel.len().min(4096)].to_vec()
+}
+
+/// Run the boot tests for `arches`; returns (passed, failed) over all checks.
+pub fn run(arches: &[Arch], verbose: bool) -> Result<(usize, usize)> {
+    let (mut passed, mut failed) = (0, 0);
+    for &arch in arches {
+        let artifacts: Artifacts = build::build(arch)?;
+        for t in tests_for(arch) {
+            let kernel_override = if t.corrupt_kernel {
+                Some(corrupt(&std::fs::read(&artifacts.kernel)?))
+            } else {
+                None
+            };
+            let image = build::image(
+                arch,
+                &artifacts,
+                &ImageSpec {
+                    name: t.name,
+                    cmdline: t.cmdline,
+                    kernel_override,
+                },
+            )?;
+            let cmd = qemu::command(arch, &image, &t.machine, false)?;
+            println!("boot test {arch}/{}: booting", t.name);
+            let outcome = qemu::run_headless(cmd, LIMIT, |l| {
+                if verbose {
+                    print!("    | {l}");
+                }
+            })?;
+            let log = build::out_dir().join(format!("{arch}-{}.log", t.name));
+            std::fs::write(&log, &outcome.transcript)?;
+            let mut ok = true;
+            for (what, check) in checks(&t) {
+                match check(&outcome) {
+                    Ok(()) => {
+                        passed += 1;
+                        println!("  ok   {arch}/{}: {what}", t.name);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        ok = false;
+                        println!("  FAIL {arch}/{}: {what}: {e}", t.name);
+                    }
+                }
+            }
+            println!(
+                "boot test {arch}/{}: {} in {:.1}s (transcript: {})",
+                t.name,
+                if ok { "passed" } else { "FAILED" },
+                outcome.elapsed.as_secs_f64(),
+                log.display()
+            );
+            if !ok && !verbose {
+                println!("---- last lines of the transcript ----");
+                let lines: Vec<&str> = outcome.transcript.lines().collect();
+                for l in &lines[lines.len().saturating_sub(40)..] {
+                    println!("    | {l}");
+                }
+            }
+        }
+    }
+    Ok((passed, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_extracted_in_order() {
+        assert_eq!(
+            numbers("memory: 12 free regions, 480 MiB free"),
+            vec![12, 480]
+        );
+    }
+
+    #[test]
+    fn every_arch_has_the_required_boot_tests() {
+        for arch in Arch::ALL {
+            let names: Vec<_> = tests_for(arch).iter().map(|t| t.expect).collect();
+            for e in [Expect::CleanBoot, Expect::LoaderRejects, Expect::Exception] {
+                assert!(names.contains(&e), "{arch} lacks {e:?}");
+            }
+        }
+    }
+}

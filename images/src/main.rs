@@ -1,0 +1,213 @@
+//! `cargo xtask` — the project's one host tool.
+//!
+//! ```text
+//! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--icount]
+//! cargo xtask test [--arch x86_64|aarch64] [--boot-only | --host-only] [--verbose]
+//! cargo xtask image [--arch x86_64|aarch64] [--cmdline "..."]
+//! ```
+//! `run` builds everything and boots in QEMU with the serial console on the
+//! terminal (Ctrl-A X quits). `test` checks formatting and clippy on every
+//! crate and target, runs the host test suites, then boots each
+//! architecture headless and checks the transcripts. QEMU and the UEFI
+//! firmware are installed with apt-get when missing and running as root.
+
+mod arch;
+mod boot_tests;
+mod build;
+mod disk;
+mod qemu;
+
+use anyhow::{Context, Result, bail};
+use arch::Arch;
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--icount] [--boot-only|--host-only] [--verbose]";
+
+#[derive(Default)]
+struct Options {
+    arches: Vec<Arch>,
+    cmdline: Option<String>,
+    el2: bool,
+    icount: bool,
+    boot_only: bool,
+    host_only: bool,
+    verbose: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--arch" => {
+                let v = it.next().context("--arch needs a value")?;
+                if v == "all" {
+                    o.arches.extend(Arch::ALL);
+                } else {
+                    o.arches.push(
+                        Arch::parse(v).with_context(|| format!("unknown architecture '{v}'"))?,
+                    );
+                }
+            }
+            "--cmdline" => o.cmdline = Some(it.next().context("--cmdline needs a value")?.clone()),
+            "--el2" => o.el2 = true,
+            "--icount" => o.icount = true,
+            "--boot-only" => o.boot_only = true,
+            "--host-only" => o.host_only = true,
+            "--verbose" | "-v" => o.verbose = true,
+            other => bail!("unknown option '{other}'\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+/// Crates built only for bare-metal or UEFI targets; everything else in the
+/// workspace is a host crate.
+const TARGET_ONLY: &[&str] = &["kernel", "loader"];
+
+fn cargo(args: &[&str]) -> Result<bool> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("== cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .current_dir(build::root())
+        .args(args)
+        .status()?;
+    Ok(status.success())
+}
+
+/// Host test suites: every host crate's tests, and the loader's logic
+/// (ELF validation, memory map, page tables), which builds for the host.
+fn host_tests() -> Result<bool> {
+    cargo(&["test", "--workspace"])
+}
+
+/// `cargo fmt --check` and `clippy -D warnings` on every crate and target.
+fn lint(arches: &[Arch]) -> Result<bool> {
+    let mut ok = cargo(&["fmt", "--all", "--", "--check"])?;
+    let mut host = vec!["clippy", "--workspace", "--all-targets"];
+    for p in TARGET_ONLY {
+        host.extend(["--exclude", p]);
+    }
+    host.extend(["--", "-D", "warnings"]);
+    ok &= cargo(&host)?;
+    ok &= cargo(&[
+        "clippy", "-p", "loader", "--lib", "--tests", "--", "-D", "warnings",
+    ])?;
+    for a in arches {
+        ok &= cargo(&[
+            "clippy",
+            "-p",
+            "kernel",
+            "--target",
+            &a.kernel_target(),
+            "--",
+            "-D",
+            "warnings",
+        ])?;
+        ok &= cargo(&[
+            "clippy",
+            "-p",
+            "loader",
+            "--target",
+            &a.uefi_target(),
+            "--",
+            "-D",
+            "warnings",
+        ])?;
+    }
+    Ok(ok)
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        bail!("{USAGE}");
+    };
+    let opts = parse(rest)?;
+    match cmd.as_str() {
+        "run" => {
+            let arch = opts.arches.first().copied().unwrap_or(Arch::X86_64);
+            qemu::ensure_installed(&[arch])?;
+            let a = build::build(arch)?;
+            let cmdline = opts.cmdline.as_deref().unwrap_or("exit=semihosting");
+            let image = build::image(
+                arch,
+                &a,
+                &build::ImageSpec {
+                    name: "run",
+                    cmdline,
+                    kernel_override: None,
+                },
+            )?;
+            let machine = qemu::Machine {
+                el2: opts.el2,
+                icount: opts.icount,
+            };
+            println!("xtask: booting {} (Ctrl-A X quits QEMU)", image.display());
+            let status = qemu::command(arch, &image, &machine, true)?
+                .status()
+                .context("starting QEMU")?;
+            Ok(
+                if status.success() || (arch == Arch::X86_64 && status.code() == Some(1)) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
+        }
+        "image" => {
+            let arch = opts.arches.first().copied().unwrap_or(Arch::X86_64);
+            let a = build::build(arch)?;
+            let cmdline = opts.cmdline.as_deref().unwrap_or("");
+            let image = build::image(
+                arch,
+                &a,
+                &build::ImageSpec {
+                    name: "disk",
+                    cmdline,
+                    kernel_override: None,
+                },
+            )?;
+            println!("{}", image.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        "test" => {
+            let arches = if opts.arches.is_empty() {
+                Arch::ALL.to_vec()
+            } else {
+                opts.arches.clone()
+            };
+            let mut ok = true;
+            if opts.boot_only && opts.host_only {
+                bail!("--boot-only and --host-only exclude each other");
+            }
+            if !opts.boot_only {
+                ok &= lint(&arches)?;
+                ok &= host_tests()?;
+            }
+            if !opts.host_only {
+                qemu::ensure_installed(&arches)?;
+                println!("== boot tests");
+                let (passed, failed) = boot_tests::run(&arches, opts.verbose)?;
+                println!("boot tests: {passed} passed, {failed} failed");
+                ok &= failed == 0;
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        other => bail!("unknown command '{other}'\n{USAGE}"),
+    }
+}

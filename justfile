@@ -1,0 +1,30 @@
+# Everyday recipes. Each is a thin name for a `cargo xtask` command, so
+# nothing here works differently from what the README says.
+
+# Boot x86_64 in QEMU with the serial console on this terminal (Ctrl-A X quits).
+run:
+    cargo xtask run --arch x86_64
+
+# Boot aarch64 in QEMU (`just run-arm --el2` starts the firmware at EL2).
+run-arm *ARGS:
+    cargo xtask run --arch aarch64 {{ARGS}}
+
+# Everything CI runs: fmt + clippy on every crate and target, host tests, boot tests.
+test:
+    cargo xtask test
+
+# Host tests only (no QEMU).
+test-host:
+    cargo xtask test --host-only
+
+# Boot tests only, one architecture or both (`just boot-test aarch64`).
+boot-test ARCH="all":
+    cargo xtask test --boot-only --arch {{ARCH}} --verbose
+
+# Write a bootable disk image and print its path.
+image ARCH="x86_64":
+    cargo xtask image --arch {{ARCH}}
+
+# Format every crate.
+fmt:
+    cargo fmt --all
