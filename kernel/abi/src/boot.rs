@@ -58,8 +58,9 @@ pub mod aarch64_mair {
     pub const NORMAL: u64 = 1;
     /// Attr2: Normal, non-cacheable (framebuffers).
     pub const NORMAL_NC: u64 = 2;
-    /// The `MAIR_EL1` value that gives the indices above their meaning.
-    pub const MAIR_VALUE: u64 = 0x00 | (0xff << 8) | (0x44 << 16);
+    /// The `MAIR_EL1` value that gives the indices above their meaning
+    /// (Attr0 is 0x00, Device-nGnRnE, so it contributes no bits).
+    pub const MAIR_VALUE: u64 = (0xff << 8) | (0x44 << 16);
 }
 
 /// What a memory region is. Only [`MemoryKind::Free`] becomes untyped memory.

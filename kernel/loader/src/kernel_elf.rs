@@ -158,12 +158,11 @@ impl<'a> KernelImage<'a> {
         }
         let phdrs = elf.segments().ok_or(ElfError::NoSegments)?;
         let mut segments = [None; MAX_SEGMENTS];
-        let mut count = 0;
         let mut prev_end = KERNEL_BASE;
-        for ph in phdrs
+        let loadable = phdrs
             .iter()
-            .filter(|p| p.p_type == e::PT_LOAD && p.p_memsz > 0)
-        {
+            .filter(|p| p.p_type == e::PT_LOAD && p.p_memsz > 0);
+        for (count, ph) in loadable.enumerate() {
             if count == MAX_SEGMENTS {
                 return Err(ElfError::TooManySegments);
             }
@@ -202,7 +201,6 @@ impl<'a> KernelImage<'a> {
                 data_vaddr: ph.p_vaddr,
             });
             prev_end = end;
-            count += 1;
         }
         let first = segments[0].ok_or(ElfError::NoSegments)?;
         let base = first.vaddr;

@@ -115,6 +115,10 @@ fn fs_status(e: &uefi::fs::Error) -> Status {
 }
 
 /// Allocate `len` bytes of whole pages of OS type `ty`, zeroed.
+#[allow(
+    clippy::mut_from_ref,
+    reason = "the slice is fresh firmware memory; `what` only names it in errors"
+)]
 fn alloc_pages(len: u64, ty: u32, what: &'static str) -> Result<&'static mut [u8], LoaderError> {
     let pages = len.div_ceil(PAGE_SIZE).max(1) as usize;
     let p = boot::allocate_pages(AllocateType::AnyPages, MemoryType::custom(ty), pages)
@@ -245,10 +249,10 @@ fn run(cmdline_out: &mut String) -> Result<Status, LoaderError> {
     );
     println!("loader: exiting boot services");
 
+    drop(fs);
     // SAFETY: nothing created from boot services is used past this point:
     // the file system handle and GOP were dropped above, the loader only
     // touches memory it already owns and firmware tables by address.
-    drop(fs);
     let mmap = unsafe { boot::exit_boot_services(None) };
     let mut inv = Inventory::new(&mut bi.memory);
     for d in mmap.entries() {

@@ -67,7 +67,7 @@ impl<'a> Inventory<'a> {
         let Some(len) = pages.checked_mul(PAGE_SIZE) else {
             return;
         };
-        if len == 0 || start % PAGE_SIZE != 0 || start.checked_add(len).is_none() {
+        if len == 0 || !start.is_multiple_of(PAGE_SIZE) || start.checked_add(len).is_none() {
             return;
         }
         if self.len == MAX_MEMORY_REGIONS {

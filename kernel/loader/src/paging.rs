@@ -204,7 +204,7 @@ impl PageTables {
         len: u64,
         attrs: Attributes,
     ) -> Result<(), MapError> {
-        if va % PAGE != 0 || pa % PAGE != 0 || len % PAGE != 0 {
+        if !va.is_multiple_of(PAGE) || !pa.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) {
             return Err(MapError::Misaligned);
         }
         va.checked_add(len).ok_or(MapError::Misaligned)?;
@@ -375,7 +375,7 @@ mod tests {
             Err(MapError::Misaligned)
         );
         assert_eq!(
-            pt.map(&mut src, u64::MAX & !0xfff, 0, 2 * PAGE, Attributes::RO),
+            pt.map(&mut src, !0xfff, 0, 2 * PAGE, Attributes::RO),
             Err(MapError::Misaligned)
         );
         assert_eq!(

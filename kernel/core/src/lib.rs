@@ -1,0 +1,18 @@
+//! The kernel's portable object core.
+//!
+//! This crate is the code the bare-metal kernel links *and* the code the
+//! host property tests run against the executable model in `spec/` — one
+//! implementation, never a second copy. It contains no architecture code
+//! and no `cfg(target_arch)`; it reaches memory only through
+//! [`mem::Memory`], which the kernel implements over its direct physical map
+//! and the tests over a buffer.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "host"))]
+extern crate alloc;
+
+pub mod mem;
+pub mod queue;
+pub mod ready;
