@@ -28,6 +28,8 @@ enum Expect {
     LoaderRejects,
     /// The kernel takes a page fault on purpose, reports it, fails.
     Exception,
+    /// The kernel panics on purpose: file:line and message, failure status.
+    Panic,
 }
 
 struct BootTest {
@@ -57,6 +59,14 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             machine: Machine::default(),
             corrupt_kernel: true,
             expect: Expect::LoaderRejects,
+        },
+        BootTest {
+            name: "kernel-panic",
+            arch,
+            cmdline: "loader.on_error=shutdown exit=semihosting test.panic=1",
+            machine: Machine::default(),
+            corrupt_kernel: false,
+            expect: Expect::Panic,
         },
         BootTest {
             name: "cpu-exception",
@@ -186,6 +196,12 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 }),
             ),
         ],
+        Expect::Panic => vec![
+            contains("panic reported", "KERNEL PANIC"),
+            contains("panic names file and line", "kernel/src/selftest.rs:"),
+            contains("panic message", "deliberate kernel panic"),
+            exit_code(t.arch, 1),
+        ],
         Expect::Exception => vec![
             contains("exception reported", "EXCEPTION"),
             (
@@ -289,7 +305,12 @@ mod tests {
     fn every_arch_has_the_required_boot_tests() {
         for arch in Arch::ALL {
             let names: Vec<_> = tests_for(arch).iter().map(|t| t.expect).collect();
-            for e in [Expect::CleanBoot, Expect::LoaderRejects, Expect::Exception] {
+            for e in [
+                Expect::CleanBoot,
+                Expect::LoaderRejects,
+                Expect::Exception,
+                Expect::Panic,
+            ] {
                 assert!(names.contains(&e), "{arch} lacks {e:?}");
             }
         }

@@ -31,11 +31,19 @@ impl Inventory {
             .filter(|r| r.kind() == MemoryKind::Free && r.len > 0)
     }
 
+    /// The free memory as aligned power-of-two blocks, as `(base, size_bits)`:
+    /// what the root task will receive as untyped capabilities.
+    pub fn untyped_blocks(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.free()
+            .flat_map(|r| kernel_core::region::untyped_blocks(r.start, r.end()))
+    }
+
     /// Log the region count and size of free memory, and what is reserved.
     pub fn log_summary(&self) {
         let (count, bytes) = self
             .free()
             .fold((0u64, 0u64), |(c, b), r| (c + 1, b + r.len));
+        let blocks = self.untyped_blocks().count();
         let sum = |k: MemoryKind| {
             self.regions
                 .iter()
@@ -44,9 +52,10 @@ impl Inventory {
                 .sum::<u64>()
         };
         log::info!(
-            "memory: {} free regions, {} MiB free (kernel {} KiB, boot modules {} KiB, boot data {} KiB)",
+            "memory: {} free regions, {} MiB free as {} untyped blocks (kernel {} KiB, boot modules {} KiB, boot data {} KiB)",
             count,
             bytes >> 20,
+            blocks,
             sum(MemoryKind::Kernel) >> 10,
             sum(MemoryKind::BootModules) >> 10,
             sum(MemoryKind::BootData) >> 10,

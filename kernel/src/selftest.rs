@@ -9,6 +9,9 @@ pub const FAULT_TEST_ADDR: u64 = 0xffff_dead_beef_0000;
 
 /// Run the self tests the command line asks for.
 pub fn run(cmdline: &CommandLine) {
+    if cmdline.is("test.panic", "1") {
+        panic!("selftest: deliberate kernel panic");
+    }
     if cmdline.is("test.fault", "page") {
         log::info!("selftest: reading unmapped address {FAULT_TEST_ADDR:#x} on purpose");
         // SAFETY: not sound to complete — that is the point: the read

@@ -16,3 +16,4 @@ extern crate alloc;
 pub mod mem;
 pub mod queue;
 pub mod ready;
+pub mod region;
