@@ -7,7 +7,7 @@
 
 use crate::{
     arch::Arch,
-    build::{self, Artifacts, ImageSpec},
+    build::{self, Artifacts, ImageSpec, KernelFile},
     qemu::{self, Machine, Outcome},
 };
 use anyhow::Result;
@@ -26,10 +26,20 @@ enum Expect {
     CleanBoot,
     /// The loader rejects the kernel file with a clear error and powers off.
     LoaderRejects,
+    /// The loader finds no kernel file, says so clearly and powers off.
+    LoaderNoKernel,
     /// The kernel takes a page fault on purpose, reports it, fails.
     Exception,
     /// The kernel panics on purpose: file:line and message, failure status.
     Panic,
+}
+
+/// Which kernel file a boot test puts on the ESP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    Built,
+    Truncated,
+    Missing,
 }
 
 struct BootTest {
@@ -37,7 +47,7 @@ struct BootTest {
     arch: Arch,
     cmdline: &'static str,
     machine: Machine,
-    corrupt_kernel: bool,
+    kernel: Kernel,
     expect: Expect,
 }
 
@@ -49,7 +59,7 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             arch,
             cmdline: base,
             machine: Machine::default(),
-            corrupt_kernel: false,
+            kernel: Kernel::Built,
             expect: Expect::CleanBoot,
         },
         BootTest {
@@ -57,15 +67,23 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             arch,
             cmdline: base,
             machine: Machine::default(),
-            corrupt_kernel: true,
+            kernel: Kernel::Truncated,
             expect: Expect::LoaderRejects,
+        },
+        BootTest {
+            name: "missing-kernel",
+            arch,
+            cmdline: base,
+            machine: Machine::default(),
+            kernel: Kernel::Missing,
+            expect: Expect::LoaderNoKernel,
         },
         BootTest {
             name: "kernel-panic",
             arch,
             cmdline: "loader.on_error=shutdown exit=semihosting test.panic=1",
             machine: Machine::default(),
-            corrupt_kernel: false,
+            kernel: Kernel::Built,
             expect: Expect::Panic,
         },
         BootTest {
@@ -73,7 +91,7 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             arch,
             cmdline: "loader.on_error=shutdown exit=semihosting test.fault=page",
             machine: Machine::default(),
-            corrupt_kernel: false,
+            kernel: Kernel::Built,
             expect: Expect::Exception,
         },
     ];
@@ -86,7 +104,7 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
                 el2: true,
                 ..Machine::default()
             },
-            corrupt_kernel: false,
+            kernel: Kernel::Built,
             expect: Expect::CleanBoot,
         });
     }
@@ -196,6 +214,23 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 }),
             ),
         ],
+        Expect::LoaderNoKernel => vec![
+            contains("loader banner", "cairn loader"),
+            contains(
+                "clear loader error",
+                "loader: error: cannot read \\boot\\kernel.elf",
+            ),
+            (
+                "no hang",
+                Box::new(|o: &Outcome| {
+                    if o.exit_code.is_some() {
+                        Ok(())
+                    } else {
+                        Err("QEMU did not stop".into())
+                    }
+                }),
+            ),
+        ],
         Expect::Panic => vec![
             contains("panic reported", "KERNEL PANIC"),
             contains("panic names file and line", "kernel/src/selftest.rs:"),
@@ -227,16 +262,22 @@ fn corrupt(kernel: &[u8]) -> Vec<u8> {
     kernel[..kernel.len().min(4096)].to_vec()
 }
 
-/// Run the boot tests for `arches`; returns (passed, failed) over all checks.
-pub fn run(arches: &[Arch], verbose: bool) -> Result<(usize, usize)> {
+/// Run the boot tests for `arches` (only those whose name contains `only`,
+/// if given); returns (passed, failed) over all checks.
+pub fn run(arches: &[Arch], only: Option<&str>, verbose: bool) -> Result<(usize, usize)> {
     let (mut passed, mut failed) = (0, 0);
     for &arch in arches {
         let artifacts: Artifacts = build::build(arch)?;
-        for t in tests_for(arch) {
-            let kernel_override = if t.corrupt_kernel {
-                Some(corrupt(&std::fs::read(&artifacts.kernel)?))
-            } else {
-                None
+        for t in tests_for(arch)
+            .into_iter()
+            .filter(|t| only.is_none_or(|o| t.name.contains(o)))
+        {
+            let kernel = match t.kernel {
+                Kernel::Built => KernelFile::Built,
+                Kernel::Truncated => {
+                    KernelFile::Replaced(corrupt(&std::fs::read(&artifacts.kernel)?))
+                }
+                Kernel::Missing => KernelFile::Missing,
             };
             let image = build::image(
                 arch,
@@ -244,7 +285,7 @@ pub fn run(arches: &[Arch], verbose: bool) -> Result<(usize, usize)> {
                 &ImageSpec {
                     name: t.name,
                     cmdline: t.cmdline,
-                    kernel_override,
+                    kernel,
                 },
             )?;
             let cmd = qemu::command(arch, &image, &t.machine, false)?;
@@ -308,6 +349,7 @@ mod tests {
             for e in [
                 Expect::CleanBoot,
                 Expect::LoaderRejects,
+                Expect::LoaderNoKernel,
                 Expect::Exception,
                 Expect::Panic,
             ] {

@@ -75,31 +75,45 @@ pub struct ImageSpec<'a> {
     pub name: &'a str,
     /// The kernel command line.
     pub cmdline: &'a str,
-    /// Replace the kernel file with these bytes (corruption tests).
-    pub kernel_override: Option<Vec<u8>>,
+    /// The kernel file: the built kernel, replacement bytes (corruption
+    /// tests), or none at all.
+    pub kernel: KernelFile,
+}
+
+/// Which kernel file goes on the ESP.
+pub enum KernelFile {
+    /// The kernel that was just built.
+    Built,
+    /// These bytes instead.
+    Replaced(Vec<u8>),
+    /// No kernel file.
+    Missing,
 }
 
 /// Assemble the disk image for `arch` from built artifacts.
 pub fn image(arch: Arch, a: &Artifacts, spec: &ImageSpec) -> Result<PathBuf> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    let kernel = match &spec.kernel_override {
-        Some(k) => k.clone(),
-        None => read(&a.kernel)?,
-    };
-    let files = vec![
+    let mut files = vec![
         EspFile {
             path: arch.efi_boot_path().into(),
             data: read(&a.loader)?,
-        },
-        EspFile {
-            path: "boot/kernel.elf".into(),
-            data: kernel,
         },
         EspFile {
             path: "boot/cmdline.txt".into(),
             data: spec.cmdline.as_bytes().to_vec(),
         },
     ];
+    let kernel = match &spec.kernel {
+        KernelFile::Built => Some(read(&a.kernel)?),
+        KernelFile::Replaced(k) => Some(k.clone()),
+        KernelFile::Missing => None,
+    };
+    if let Some(data) = kernel {
+        files.push(EspFile {
+            path: "boot/kernel.elf".into(),
+            data,
+        });
+    }
     let dir = out_dir();
     std::fs::create_dir_all(&dir)?;
     let out = dir.join(format!("{}-{}.img", arch, spec.name));

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--icount]
-//! cargo xtask test [--arch x86_64|aarch64] [--boot-only | --host-only] [--verbose]
+//! cargo xtask test [--arch x86_64|aarch64] [--boot-only | --host-only] [--only NAME] [--verbose]
 //! cargo xtask image [--arch x86_64|aarch64] [--cmdline "..."]
 //! ```
 //! `run` builds everything and boots in QEMU with the serial console on the
@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use arch::Arch;
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--icount] [--boot-only|--host-only] [--verbose]";
+const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
 
 #[derive(Default)]
 struct Options {
@@ -32,6 +32,7 @@ struct Options {
     boot_only: bool,
     host_only: bool,
     verbose: bool,
+    only: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -55,6 +56,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--boot-only" => o.boot_only = true,
             "--host-only" => o.host_only = true,
             "--verbose" | "-v" => o.verbose = true,
+            "--only" => o.only = Some(it.next().context("--only needs a boot test name")?.clone()),
             other => bail!("unknown option '{other}'\n{USAGE}"),
         }
     }
@@ -146,7 +148,7 @@ fn real_main() -> Result<ExitCode> {
                 &build::ImageSpec {
                     name: "run",
                     cmdline,
-                    kernel_override: None,
+                    kernel: build::KernelFile::Built,
                 },
             )?;
             let machine = qemu::Machine {
@@ -175,7 +177,7 @@ fn real_main() -> Result<ExitCode> {
                 &build::ImageSpec {
                     name: "disk",
                     cmdline,
-                    kernel_override: None,
+                    kernel: build::KernelFile::Built,
                 },
             )?;
             println!("{}", image.display());
@@ -198,7 +200,8 @@ fn real_main() -> Result<ExitCode> {
             if !opts.host_only {
                 qemu::ensure_installed(&arches)?;
                 println!("== boot tests");
-                let (passed, failed) = boot_tests::run(&arches, opts.verbose)?;
+                let (passed, failed) =
+                    boot_tests::run(&arches, opts.only.as_deref(), opts.verbose)?;
                 println!("boot tests: {passed} passed, {failed} failed");
                 ok &= failed == 0;
             }
