@@ -10,7 +10,7 @@ pub fn get(phys: u64) -> Option<&'static BootInfo> {
     let size = core::mem::size_of::<BootInfo>() as u64;
     // Refuse addresses the direct map cannot possibly hold before touching
     // them: the map is 2^47 bytes at most.
-    if phys % 8 != 0 || phys.checked_add(size)? > (u64::MAX - PHYS_MAP_BASE) {
+    if !phys.is_multiple_of(8) || phys.checked_add(size)? > (u64::MAX - PHYS_MAP_BASE) {
         return None;
     }
     let virt = phys_to_virt(phys) as *const u8;

@@ -16,7 +16,7 @@ impl<'a> CommandLine<'a> {
             .filter_map(|w| w.split_once('='))
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v)
-            .last()
+            .next_back()
     }
 
     /// Whether `key=value` is present with exactly this value.

@@ -1,0 +1,86 @@
+//! The IDT, the vector map, and the dispatch of every trap to its handler.
+//!
+//! All 256 gates point at the entry stubs of [`trap_entry`]; every one is an
+//! interrupt gate (interrupts stay masked in handlers, which are short and
+//! never re-enable them), DPL 0, on the current stack — except the double
+//! fault, which switches to its IST stack.
+//!
+//! Vector map:
+//!
+//! | vectors | use |
+//! |---|---|
+//! | 0–31 | CPU exceptions: fatal, see [`exceptions`] |
+//! | 0x20–0x2f | the masked 8259s, remapped off the exceptions (see [`pic`]) |
+//! | [`TIMER_VECTOR`] | the LAPIC's periodic tick |
+//! | [`LAPIC_ERROR_VECTOR`] | the LAPIC's error interrupt |
+//! | [`SPURIOUS_VECTOR`] | the LAPIC's spurious interrupt |
+//! | anything else | unexpected: logged, acknowledged if in service |
+//!
+//! [`pic`]: super::pic
+
+use super::trap_entry::{self, TrapFrame};
+use super::{apic, exceptions, gdt, timer};
+use spin::Once;
+use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
+
+/// The LAPIC timer's vector. Above the (masked) 8259 range; the LAPIC's
+/// priority classes (vector / 16) make it outrank nothing important yet.
+pub const TIMER_VECTOR: u8 = 0x30;
+/// The LAPIC error interrupt.
+pub const LAPIC_ERROR_VECTOR: u8 = 0xfe;
+/// The LAPIC spurious-interrupt vector; its low four bits must be set on
+/// older CPUs, which 0xff satisfies.
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+
+// The x86_64 crate models the IDT as one field per exception, but its
+// layout is the hardware's: 256 gates of 16 bytes, in vector order.
+const _: () = assert!(core::mem::size_of::<InterruptDescriptorTable>() == 256 * 16);
+const _: () = assert!(core::mem::size_of::<Entry<HandlerFunc>>() == 16);
+
+/// Build and load the IDT. Must run after [`gdt::init`]: each gate records
+/// the current code segment.
+pub fn init() {
+    let idt = IDT.call_once(|| {
+        let mut idt = InterruptDescriptorTable::new();
+        // The crate's indexing panics for exceptions with error codes and
+        // hides the reserved vectors (15, 22–27, 31); this kernel wants a
+        // gate on every vector, all pointing at stubs, so it walks the
+        // table as the array of gates it is.
+        //
+        // SAFETY: `InterruptDescriptorTable` is `repr(C)`, exactly 256
+        // `Entry<_>` fields in vector order (size asserted above), and
+        // every `Entry<F>` has the same `repr(C)` layout whatever `F` is
+        // (`F` appears only in `PhantomData`). The view is the only live
+        // reference to `idt` while it exists.
+        let gates = unsafe { &mut *(&raw mut idt).cast::<[Entry<HandlerFunc>; 256]>() };
+        for (vector, gate) in (0..=255u8).zip(gates.iter_mut()) {
+            // SAFETY: the address is the entry stub for this vector, which
+            // expects exactly the frame the CPU pushes for it (the stub
+            // knows which vectors carry an error code).
+            unsafe { gate.set_handler_addr(trap_entry::stub_address(vector)) };
+        }
+        // SAFETY: IST slot `DOUBLE_FAULT_IST_INDEX` holds the top of a
+        // static stack used by nothing else; double faults do not nest
+        // (a fault while delivering one is a triple fault, i.e. a reset).
+        unsafe {
+            idt.double_fault
+                .set_handler_addr(trap_entry::stub_address(8))
+                .set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
+        }
+        idt
+    });
+    idt.load();
+}
+
+/// Called by the common entry path for every trap, with interrupts masked.
+pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    match frame.vector as u8 {
+        0..=31 => exceptions::report(frame),
+        TIMER_VECTOR => timer::on_interrupt(),
+        SPURIOUS_VECTOR => apic::on_spurious(),
+        LAPIC_ERROR_VECTOR => apic::on_error(),
+        vector => apic::on_unexpected(vector),
+    }
+}
