@@ -160,31 +160,59 @@ fn exit_code(arch: Arch, status: u8) -> Check {
     )
 }
 
+/// The transcript does not contain `needle`.
+fn absent(what: &'static str, needle: &'static str) -> Check {
+    (
+        what,
+        Box::new(move |o: &Outcome| {
+            if o.transcript.contains(needle) {
+                Err(format!("'{needle}' appears in the transcript"))
+            } else {
+                Ok(())
+            }
+        }),
+    )
+}
+
+/// QEMU stopped by itself within the time limit.
+fn no_hang() -> Check {
+    (
+        "no hang",
+        Box::new(|o: &Outcome| {
+            if o.exit_code.is_some() {
+                Ok(())
+            } else {
+                Err(format!("QEMU did not stop within {}s", LIMIT.as_secs()))
+            }
+        }),
+    )
+}
+
+/// The first line containing `marker` has at least two numbers after the
+/// marker and both are positive (e.g. `timer: 51 interrupts in 509 ms`).
+fn positive_pair(what: &'static str, marker: &'static str) -> Check {
+    (
+        what,
+        Box::new(move |o: &Outcome| {
+            let l = line_with(&o.transcript, marker).ok_or(format!("no '{marker}' line"))?;
+            match numbers(l.split(marker).nth(1).unwrap_or("")).as_slice() {
+                [a, b, ..] if *a > 0 && *b > 0 => Ok(()),
+                _ => Err(format!("implausible: {l}")),
+            }
+        }),
+    )
+}
+
 fn checks(t: &BootTest) -> Vec<Check> {
     match t.expect {
         Expect::CleanBoot => vec![
             contains("loader banner", "cairn loader"),
             contains("kernel banner", "cairn kernel"),
-            (
-                "memory summary",
-                Box::new(|o: &Outcome| {
-                    let l = line_with(&o.transcript, "MiB free").ok_or("no memory summary line")?;
-                    match numbers(l.split("memory:").nth(1).unwrap_or("")).as_slice() {
-                        [regions, mib, ..] if *regions > 0 && *mib > 0 => Ok(()),
-                        _ => Err(format!("implausible memory summary: {l}")),
-                    }
-                }),
-            ),
+            positive_pair("memory summary (free regions, MiB)", "memory:"),
             contains("ACPI RSDP found", "ACPI: RSDP found"),
-            (
+            positive_pair(
                 "timer interrupts counted over a measured interval",
-                Box::new(|o: &Outcome| {
-                    let l = line_with(&o.transcript, "timer: ").ok_or("no timer line")?;
-                    match numbers(l.split("timer:").nth(1).unwrap_or("")).as_slice() {
-                        [n, ms, ..] if *n > 0 && *ms > 0 => Ok(()),
-                        _ => Err(format!("no interrupts counted: {l}")),
-                    }
-                }),
+                "timer:",
             ),
             contains("boot completes", "boot complete"),
             contains("kernel reports success", "EXIT: 0"),
@@ -193,26 +221,8 @@ fn checks(t: &BootTest) -> Vec<Check> {
         Expect::LoaderRejects => vec![
             contains("loader banner", "cairn loader"),
             contains("clear loader error", "loader: error: kernel file rejected"),
-            (
-                "kernel never entered",
-                Box::new(|o: &Outcome| {
-                    if o.transcript.contains("cairn kernel") {
-                        Err("the corrupt kernel ran".into())
-                    } else {
-                        Ok(())
-                    }
-                }),
-            ),
-            (
-                "no hang",
-                Box::new(|o: &Outcome| {
-                    if o.exit_code.is_some() {
-                        Ok(())
-                    } else {
-                        Err("QEMU did not stop".into())
-                    }
-                }),
-            ),
+            absent("kernel never entered", "cairn kernel"),
+            no_hang(),
         ],
         Expect::LoaderNoKernel => vec![
             contains("loader banner", "cairn loader"),
@@ -220,16 +230,7 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "clear loader error",
                 "loader: error: cannot read \\boot\\kernel.elf",
             ),
-            (
-                "no hang",
-                Box::new(|o: &Outcome| {
-                    if o.exit_code.is_some() {
-                        Ok(())
-                    } else {
-                        Err("QEMU did not stop".into())
-                    }
-                }),
-            ),
+            no_hang(),
         ],
         Expect::Panic => vec![
             contains("panic reported", "KERNEL PANIC"),
