@@ -32,6 +32,7 @@ use loader::{
 use uefi::{
     CStr16, CString16, Status,
     boot::{self, AllocateType, MemoryType, OpenProtocolAttributes, OpenProtocolParams},
+    cstr16,
     fs::{FileSystem, Path},
     mem::memory_map::MemoryMap,
     println,
@@ -50,6 +51,7 @@ const MAX_DTB_SIZE: u32 = 2 << 20;
 #[derive(Debug)]
 enum LoaderError {
     File(&'static str, Status),
+    TooLarge(&'static str, u64, u64),
     Kernel(ElfError),
     TooManyModules,
     OutOfMemory(&'static str),
@@ -61,6 +63,12 @@ impl fmt::Display for LoaderError {
         match self {
             LoaderError::File(p, s) => write!(f, "cannot read {p}: {s:?}"),
             LoaderError::Kernel(e) => write!(f, "kernel file rejected: {e}"),
+            LoaderError::TooLarge(p, size, limit) => {
+                write!(
+                    f,
+                    "{p} is {size} bytes, more than the {limit} this loader accepts"
+                )
+            }
             LoaderError::TooManyModules => write!(f, "more than {MAX_BOOT_MODULES} boot modules"),
             LoaderError::OutOfMemory(what) => write!(f, "out of memory allocating {what}"),
             LoaderError::Map(e) => write!(f, "building page tables failed: {e:?}"),
@@ -100,11 +108,32 @@ fn main() -> Status {
     }
 }
 
-fn read_file(fs: &mut FileSystem, path: &'static str) -> Result<Vec<u8>, LoaderError> {
-    let p = CString16::try_from(path)
-        .map_err(|_| LoaderError::File(path, Status::INVALID_PARAMETER))?;
-    fs.read(Path::new(&p))
-        .map_err(|e| LoaderError::File(path, fs_status(&e)))
+/// Largest kernel file accepted.
+const MAX_KERNEL_FILE: u64 = 64 << 20;
+/// Largest command-line file accepted (only `CMDLINE_LEN` bytes are used).
+const MAX_CMDLINE_FILE: u64 = 4096;
+/// Largest boot module accepted.
+const MAX_MODULE_FILE: u64 = 256 << 20;
+
+/// Read a whole file of at most `limit` bytes; `what` names it in errors.
+/// The size is checked before anything is allocated, so a huge or hostile
+/// file gives a clear error rather than exhausting loader memory.
+fn read_file(
+    fs: &mut FileSystem,
+    path: &CStr16,
+    what: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>, LoaderError> {
+    let path = Path::new(path);
+    let size = fs
+        .metadata(path)
+        .map_err(|e| LoaderError::File(what, fs_status(&e)))?
+        .file_size();
+    if size > limit {
+        return Err(LoaderError::TooLarge(what, size, limit));
+    }
+    fs.read(path)
+        .map_err(|e| LoaderError::File(what, fs_status(&e)))
 }
 
 fn fs_status(e: &uefi::fs::Error) -> Status {
@@ -164,11 +193,23 @@ fn run(cmdline_out: &mut String) -> Result<Status, LoaderError> {
         .map_err(|e| LoaderError::File("the boot volume", e.status()))?;
     let mut fs = FileSystem::new(sfs);
 
-    let cmdline = read_file(&mut fs, "\\boot\\cmdline.txt").unwrap_or_default();
+    // A missing or unreadable command line is an empty one.
+    let cmdline = read_file(
+        &mut fs,
+        cstr16!("\\boot\\cmdline.txt"),
+        "\\boot\\cmdline.txt",
+        MAX_CMDLINE_FILE,
+    )
+    .unwrap_or_default();
     let cmdline = core::str::from_utf8(&cmdline).unwrap_or("").trim();
     cmdline_out.push_str(cmdline);
 
-    let kernel_file = read_file(&mut fs, "\\boot\\kernel.elf")?;
+    let kernel_file = read_file(
+        &mut fs,
+        cstr16!("\\boot\\kernel.elf"),
+        "\\boot\\kernel.elf",
+        MAX_KERNEL_FILE,
+    )?;
     let image = KernelImage::parse(&kernel_file, arch::MACHINE).map_err(LoaderError::Kernel)?;
     let kernel_mem = alloc_pages(image.size, OS_TYPE_KERNEL, "the kernel image")?;
     image.load_into(kernel_mem).map_err(LoaderError::Kernel)?;
@@ -318,8 +359,8 @@ fn map_physical_memory(pt: &mut PageTables, src: &mut FirmwareTables) -> Result<
 }
 
 fn load_modules(fs: &mut FileSystem, bi: &mut BootInfo) -> Result<(), LoaderError> {
-    let dir = CString16::try_from("\\boot\\modules").map_err(|_| LoaderError::TooManyModules)?;
-    let Ok(entries) = fs.read_dir(Path::new(&dir)) else {
+    let dir = cstr16!("\\boot\\modules");
+    let Ok(entries) = fs.read_dir(Path::new(dir)) else {
         return Ok(()); // No modules directory: an empty initial image.
     };
     let mut n = 0;
@@ -331,12 +372,10 @@ fn load_modules(fs: &mut FileSystem, bi: &mut BootInfo) -> Result<(), LoaderErro
             return Err(LoaderError::TooManyModules);
         }
         let name: &CStr16 = info.file_name();
-        let mut path = dir.clone();
-        path.push_str(uefi::cstr16!("\\"));
+        let mut path = CString16::from(dir);
+        path.push_str(cstr16!("\\"));
         path.push_str(name);
-        let data = fs
-            .read(Path::new(&path))
-            .map_err(|e| LoaderError::File("a boot module", fs_status(&e)))?;
+        let data = read_file(fs, &path, "a boot module", MAX_MODULE_FILE)?;
         let mem = alloc_pages(data.len() as u64, OS_TYPE_MODULES, "a boot module")?;
         mem[..data.len()].copy_from_slice(&data);
         let mut m = BootModule {
