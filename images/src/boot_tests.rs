@@ -24,6 +24,8 @@ const LIMIT: Duration = Duration::from_secs(180);
 enum Expect {
     /// Boot fully and exit with success.
     CleanBoot,
+    /// Boot fully from a device tree (no ACPI) and exit with success.
+    CleanBootDtb,
     /// The loader rejects the kernel file with a clear error and powers off.
     LoaderRejects,
     /// The loader finds no kernel file, says so clearly and powers off.
@@ -106,6 +108,17 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             },
             kernel: Kernel::Built,
             expect: Expect::CleanBoot,
+        });
+        v.push(BootTest {
+            name: "boot-dtb",
+            arch,
+            cmdline: base,
+            machine: Machine {
+                no_acpi: true,
+                ..Machine::default()
+            },
+            kernel: Kernel::Built,
+            expect: Expect::CleanBootDtb,
         });
     }
     v
@@ -210,6 +223,21 @@ fn checks(t: &BootTest) -> Vec<Check> {
             contains("kernel banner", "cairn kernel"),
             positive_pair("memory summary (free regions, MiB)", "memory:"),
             contains("ACPI RSDP found", "ACPI: RSDP found"),
+            positive_pair(
+                "timer interrupts counted over a measured interval",
+                "timer:",
+            ),
+            contains("boot completes", "boot complete"),
+            contains("kernel reports success", "EXIT: 0"),
+            exit_code(t.arch, 0),
+        ],
+        Expect::CleanBootDtb => vec![
+            contains("loader banner", "cairn loader"),
+            contains("kernel banner", "cairn kernel"),
+            positive_pair("memory summary (free regions, MiB)", "memory:"),
+            contains("device tree found", "device tree: "),
+            absent("device tree usable", "device tree: none"),
+            contains("no ACPI", "ACPI: no RSDP"),
             positive_pair(
                 "timer interrupts counted over a measured interval",
                 "timer:",

@@ -1,7 +1,7 @@
 //! `cargo xtask` — the project's one host tool.
 //!
 //! ```text
-//! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--icount]
+//! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--no-acpi] [--icount]
 //! cargo xtask test [--arch x86_64|aarch64] [--boot-only | --host-only] [--only NAME] [--verbose]
 //! cargo xtask image [--arch x86_64|aarch64] [--cmdline "..."]
 //! ```
@@ -21,13 +21,14 @@ use anyhow::{Context, Result, bail};
 use arch::Arch;
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
+const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
 
 #[derive(Default)]
 struct Options {
     arches: Vec<Arch>,
     cmdline: Option<String>,
     el2: bool,
+    no_acpi: bool,
     icount: bool,
     boot_only: bool,
     host_only: bool,
@@ -52,6 +53,7 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--cmdline" => o.cmdline = Some(it.next().context("--cmdline needs a value")?.clone()),
             "--el2" => o.el2 = true,
+            "--no-acpi" => o.no_acpi = true,
             "--icount" => o.icount = true,
             "--boot-only" => o.boot_only = true,
             "--host-only" => o.host_only = true,
@@ -153,6 +155,7 @@ fn real_main() -> Result<ExitCode> {
             )?;
             let machine = qemu::Machine {
                 el2: opts.el2,
+                no_acpi: opts.no_acpi,
                 icount: opts.icount,
             };
             println!("xtask: booting {} (Ctrl-A X quits QEMU)", image.display());

@@ -91,6 +91,9 @@ pub fn ensure_installed(arches: &[Arch]) -> Result<()> {
 pub struct Machine {
     /// aarch64: start the firmware at EL2 (`virtualization=on`).
     pub el2: bool,
+    /// aarch64: no ACPI tables (`acpi=off`): the firmware hands over a
+    /// device tree instead, as U-Boot does on boards.
+    pub no_acpi: bool,
     /// Use `-icount shift=0` (deterministic, instruction-counting time).
     pub icount: bool,
 }
@@ -123,12 +126,14 @@ pub fn command(arch: Arch, image: &Path, m: &Machine, interactive: bool) -> Resu
             c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         }
         Arch::Aarch64 => {
-            let machine = if m.el2 {
-                "virt,virtualization=on"
-            } else {
-                "virt"
-            };
-            c.args(["-machine", machine, "-cpu", "cortex-a57"]);
+            let mut machine = String::from("virt");
+            if m.el2 {
+                machine.push_str(",virtualization=on");
+            }
+            if m.no_acpi {
+                machine.push_str(",acpi=off");
+            }
+            c.args(["-machine", &machine, "-cpu", "cortex-a57"]);
             c.args(["-device", "virtio-blk-pci,drive=boot"]);
             c.args(["-semihosting-config", "enable=on,target=native"]);
         }
