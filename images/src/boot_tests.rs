@@ -201,13 +201,24 @@ fn no_hang() -> Check {
     )
 }
 
-/// The first line containing `marker` has at least two numbers after the
-/// marker and both are positive (e.g. `timer: 51 interrupts in 509 ms`).
+/// The first word of a kernel log line's message: `[  t.s] LEVEL word …`.
+fn message_head(line: &str) -> Option<&str> {
+    line.split_once("] ")?.1.split_whitespace().nth(1)
+}
+
+/// The first line that starts (after the log prefix) with `marker` has at
+/// least two numbers after the marker and both are positive (e.g.
+/// `timer: 51 interrupts in 509 ms`). Only the log message's first word is
+/// matched, so other lines that merely mention the marker do not count.
 fn positive_pair(what: &'static str, marker: &'static str) -> Check {
     (
         what,
         Box::new(move |o: &Outcome| {
-            let l = line_with(&o.transcript, marker).ok_or(format!("no '{marker}' line"))?;
+            let l = o
+                .transcript
+                .lines()
+                .find(|l| message_head(l) == Some(marker))
+                .ok_or(format!("no '{marker}' line"))?;
             match numbers(l.split(marker).nth(1).unwrap_or("")).as_slice() {
                 [a, b, ..] if *a > 0 && *b > 0 => Ok(()),
                 _ => Err(format!("implausible: {l}")),
@@ -362,6 +373,22 @@ pub fn run(arches: &[Arch], only: Option<&str>, verbose: bool) -> Result<(usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_message_head_counts_as_the_marker() {
+        let outcome = |t: &str| Outcome {
+            transcript: t.into(),
+            exit_code: Some(0),
+            elapsed: Duration::ZERO,
+        };
+        let (_, check) = positive_pair("timer", "timer:");
+        let decoy = "[    0.1] INFO  generic timer: 62500000 Hz, tick every 625000 counts\n";
+        assert!(check(&outcome(decoy)).is_err());
+        let zero = "[    0.5] INFO  timer: 0 interrupts in 500 ms\n";
+        assert!(check(&outcome(&format!("{decoy}{zero}"))).is_err());
+        let good = "[    0.5] INFO  timer: 51 interrupts in 509 ms (expected about 50)\n";
+        assert!(check(&outcome(&format!("{decoy}{good}"))).is_ok());
+    }
 
     #[test]
     fn numbers_are_extracted_in_order() {
