@@ -11,4 +11,17 @@
 #![warn(missing_docs)]
 
 pub mod boot;
+pub mod context;
+pub mod cptr;
+pub mod error;
 pub mod exit;
+pub mod fault;
+pub mod invocation;
+pub mod ipc_buffer;
+pub mod irq;
+pub mod msginfo;
+pub mod object;
+pub mod rights;
+pub mod sched;
+pub mod syscall;
+pub mod vm;
