@@ -26,6 +26,8 @@ enum Expect {
     CleanBoot,
     /// Boot fully from a device tree (no ACPI) and exit with success.
     CleanBootDtb,
+    /// Boot fully with a GICv3 interrupt controller and exit with success.
+    CleanBootGicV3,
     /// The loader rejects the kernel file with a clear error and powers off.
     LoaderRejects,
     /// The loader finds no kernel file, says so clearly and powers off.
@@ -108,6 +110,17 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             },
             kernel: Kernel::Built,
             expect: Expect::CleanBoot,
+        });
+        v.push(BootTest {
+            name: "boot-gicv3",
+            arch,
+            cmdline: base,
+            machine: Machine {
+                gic_v3: true,
+                ..Machine::default()
+            },
+            kernel: Kernel::Built,
+            expect: Expect::CleanBootGicV3,
         });
         v.push(BootTest {
             name: "boot-dtb",
@@ -249,6 +262,17 @@ fn checks(t: &BootTest) -> Vec<Check> {
             contains("device tree found", "device tree: "),
             absent("device tree usable", "device tree: none"),
             contains("no ACPI", "ACPI: no RSDP"),
+            positive_pair(
+                "timer interrupts counted over a measured interval",
+                "timer:",
+            ),
+            contains("boot completes", "boot complete"),
+            contains("kernel reports success", "EXIT: 0"),
+            exit_code(t.arch, 0),
+        ],
+        Expect::CleanBootGicV3 => vec![
+            contains("kernel banner", "cairn kernel"),
+            contains("GICv3 found", "gic: GICv3"),
             positive_pair(
                 "timer interrupts counted over a measured interval",
                 "timer:",

@@ -157,6 +157,7 @@ fn real_main() -> Result<ExitCode> {
                 el2: opts.el2,
                 no_acpi: opts.no_acpi,
                 icount: opts.icount,
+                ..qemu::Machine::default()
             };
             println!("xtask: booting {} (Ctrl-A X quits QEMU)", image.display());
             let status = qemu::command(arch, &image, &machine, true)?

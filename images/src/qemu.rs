@@ -96,6 +96,9 @@ pub struct Machine {
     pub no_acpi: bool,
     /// Use `-icount shift=0` (deterministic, instruction-counting time).
     pub icount: bool,
+    /// aarch64: a GICv3 interrupt controller (`gic-version=3`) instead of
+    /// `virt`'s default GICv2.
+    pub gic_v3: bool,
 }
 
 /// The QEMU command that boots `image`. `interactive` puts the serial port
@@ -132,6 +135,9 @@ pub fn command(arch: Arch, image: &Path, m: &Machine, interactive: bool) -> Resu
             }
             if m.no_acpi {
                 machine.push_str(",acpi=off");
+            }
+            if m.gic_v3 {
+                machine.push_str(",gic-version=3");
             }
             c.args(["-machine", &machine, "-cpu", "cortex-a57"]);
             c.args(["-device", "virtio-blk-pci,drive=boot"]);

@@ -9,14 +9,24 @@
 //!    CPU's physical address size) and both table bases from the BootInfo,
 //!    and turns the MMU and caches on with `WXN` (no writable page is
 //!    executable);
-//! 3. switches to the boot stack and jumps to the upper half.
+//! 3. switches to the boot stack and jumps to the upper half, passing the
+//!    exception level it was entered at.
+//!
+//! At EL2 it also lets EL1 use the GICv3 system-register CPU interface
+//! (`ICC_SRE_EL2.Enable`), when the CPU has one: otherwise EL1's accesses
+//! to `ICC_SRE_EL1` would trap to an EL2 that no longer has a handler.
 //!
 //! Until the MMU is on it runs position-independently and touches memory
 //! only to read the two table addresses from the BootInfo (which the loader
 //! cleaned to the point of coherency).
+//!
+//! The first Rust code, [`kernel_entry_high`], installs the exception
+//! vectors before anything else, so that every later fault is reported,
+//! and then turns off the identity map `_start` needed.
 
 use abi::boot::{BootInfo, aarch64_mair::MAIR_VALUE, layout::KERNEL_STACK_TOP};
 use core::mem::offset_of;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// SCTLR_EL1 bits that are RES1 on ARMv8.0.
 const SCTLR_RES1: u64 = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
@@ -46,9 +56,9 @@ core::arch::global_asm!(
     "_start:",
     "    msr daifset, #0xf",
     "    mov x19, x0",
-    "    mrs x9, CurrentEL",
-    "    lsr x9, x9, #2",
-    "    cmp x9, #2",
+    "    mrs x20, CurrentEL",
+    "    lsr x20, x20, #2",
+    "    cmp x20, #2",
     "    b.ne 2f",
     // At EL2: EL1 is AArch64 (HCR_EL2.RW), may read the physical counter
     // and use the physical timer (CNTHCTL_EL2.EL1PCTEN | EL1PCEN), sees no
@@ -59,6 +69,17 @@ core::arch::global_asm!(
     "    orr x9, x9, #3",
     "    msr cnthctl_el2, x9",
     "    msr cntvoff_el2, xzr",
+    // GICv3 CPU interface present (ID_AA64PFR0_EL1.GIC != 0): let EL1 use
+    // its system registers (ICC_SRE_EL2.SRE | Enable).
+    "    mrs x9, id_aa64pfr0_el1",
+    "    ubfx x9, x9, #24, #4",
+    "    cbz x9, 1f",
+    "    mrs x9, icc_sre_el2",
+    "    orr x9, x9, #0x1",
+    "    orr x9, x9, #0x8",
+    "    msr icc_sre_el2, x9",
+    "    isb",
+    "1:",
     "    ldr x9, ={sctlr_res1}",
     "    msr sctlr_el1, x9",
     "    mov x9, #{spsr}",
@@ -92,6 +113,7 @@ core::arch::global_asm!(
     "    ldr x9, ={stack_top}",
     "    mov sp, x9",
     "    mov x0, x19",
+    "    mov x1, x20",
     "    ldr x9, ={high}",
     "    br x9",
     sctlr_res1 = const SCTLR_RES1,
@@ -105,7 +127,29 @@ core::arch::global_asm!(
     high = sym kernel_entry_high,
 );
 
-/// First Rust code, in the upper half on the boot stack.
-extern "C" fn kernel_entry_high(bootinfo_phys: u64) -> ! {
+/// The exception level `_start` was entered at (1 or 2).
+static ENTRY_EL: AtomicU8 = AtomicU8::new(0);
+
+/// The exception level the kernel was entered at.
+pub fn entry_el() -> u8 {
+    ENTRY_EL.load(Ordering::Relaxed)
+}
+
+/// Whether the kernel was entered at EL2 (and dropped to EL1 itself).
+pub fn entered_at_el2() -> bool {
+    entry_el() == 2
+}
+
+/// First Rust code, in the upper half on the boot stack, with interrupts
+/// masked. Installs the exception vectors, drops the hand-over identity
+/// map, unmasks SErrors, decides how an early failure would end the run,
+/// then starts the portable kernel.
+extern "C" fn kernel_entry_high(bootinfo_phys: u64, entry_el: u64) -> ! {
+    super::vectors::install();
+    super::paging::drop_lower_half();
+    super::irq::unmask_serror();
+    ENTRY_EL.store(entry_el as u8, Ordering::Relaxed);
+    super::psci::init_early();
+    super::exit::init_early(bootinfo_phys);
     crate::kernel_main(bootinfo_phys)
 }

@@ -1,20 +1,54 @@
-//! aarch64: entry (EL2 → EL1, MMU on), serial console, clock, exit.
+//! aarch64: entry, traps, interrupt controller, timer, serial console,
+//! exit, and the wiring of the bring-up.
+//!
+//! Bring-up happens in two steps:
+//!
+//! 1. At entry ([`entry`]): EL2 → EL1, MMU on, upper half; then, before
+//!    any portable code, the exception vectors ([`vectors`],
+//!    [`exceptions`]) — until `VBAR_EL1` points at them, an exception
+//!    would jump through whatever the firmware left there —, the end of
+//!    the lower-half hand-over mapping ([`paging`]), SErrors unmasked, and
+//!    the exit method ([`exit`], [`psci`]), so that an early failure still
+//!    ends the run with the right status.
+//! 2. In [`init`]: the PSCI conduit read from the firmware, then the
+//!    interrupt controller ([`gic`]) and the periodic tick ([`timer`]).
+//!
+//! Firmware descriptions are read through [`tables`]: ACPI when the
+//! firmware gave it, the device tree otherwise (or when an ACPI table is
+//! unusable). Every step that depends on them degrades rather than panics:
+//! without a usable GIC the kernel runs without interrupts, without a
+//! timer interrupt description the architecture's default INTID is used,
+//! without PSCI `exit` halts; each fallback is logged.
+//!
+//! The kernel is not preemptible (as in seL4): interrupts are unmasked
+//! only while it waits for one (see [`irq`]).
 
+mod conduit;
 mod entry;
+mod exceptions;
+mod exit;
+mod gic;
+mod irq;
+mod mmio;
+mod paging;
 mod pl011;
+mod psci;
+mod tables;
+mod timer;
+mod vectors;
 
 use crate::cmdline::CommandLine;
 use crate::firmware::{self, SerialPort};
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, Readable};
-use abi::{boot::BootInfo, exit::ExitStatus};
-use core::sync::atomic::{AtomicBool, Ordering};
+use abi::boot::BootInfo;
+
+pub use exit::exit;
+pub use irq::{disable as disable_interrupts, enable as enable_interrupts, wait_for_interrupt};
+pub use timer::now_ns;
 
 /// Architecture name, as printed at boot.
 pub const NAME: &str = "aarch64";
 
 pub use pl011::Pl011 as Serial;
-
-static SEMIHOSTING_EXIT: AtomicBool = AtomicBool::new(false);
 
 /// Find and initialise the boot serial port (ACPI SPCR or the device tree).
 pub fn serial(bi: &BootInfo) -> Option<Serial> {
@@ -29,48 +63,18 @@ pub fn serial(bi: &BootInfo) -> Option<Serial> {
     }
 }
 
-/// Monotonic time since boot in nanoseconds, from the generic timer.
-pub fn now_ns() -> u64 {
-    let freq = CNTFRQ_EL0.get().max(1);
-    let ticks = CNTPCT_EL0.get();
-    ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
-}
+/// Bring up the rest of the CPU state, the interrupt controller and the
+/// periodic timer (the vectors are live since entry).
+pub fn init(bi: &BootInfo, _cmdline: &CommandLine) {
+    let el = entry::entry_el();
+    log::info!(
+        "cpu: entered at EL{el}{}; since entry: exception vectors at {:#x}, lower half (TTBR0_EL1) walks disabled, SError unmasked",
+        if el == 2 { ", dropped to EL1" } else { "" },
+        vectors::base()
+    );
 
-/// Bring up traps, interrupts and the timer.
-pub fn init(_bi: &BootInfo, cmdline: &CommandLine) {
-    SEMIHOSTING_EXIT.store(cmdline.is("exit", "semihosting"), Ordering::Relaxed);
-}
-
-/// Unmask interrupts on this CPU.
-pub fn enable_interrupts() {}
-
-/// Mask interrupts on this CPU.
-pub fn disable_interrupts() {}
-
-/// Sleep until the next interrupt.
-pub fn wait_for_interrupt() {}
-
-/// End the run: semihosting `SYS_EXIT_EXTENDED` when asked for (carries the
-/// status to QEMU), otherwise PSCI `SYSTEM_OFF`; then wait forever.
-pub fn exit(status: ExitStatus) -> ! {
-    crate::console::emergency_write_fmt(format_args!("EXIT: {}\n", status as u8));
-    if SEMIHOSTING_EXIT.load(Ordering::Relaxed) {
-        const SYS_EXIT_EXTENDED: u64 = 0x20;
-        const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
-        let block = [ADP_STOPPED_APPLICATION_EXIT, status as u64];
-        // SAFETY: the semihosting call reads the two-word block (on our
-        // stack, mapped) and ends the emulator; on hardware without a
-        // debugger it is an undefined instruction, which only happens when
-        // the command line asked for semihosting.
-        unsafe {
-            core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT_EXTENDED, in("x1") block.as_ptr(), options(nostack));
-        }
-    }
-    const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
-    // SAFETY: PSCI SYSTEM_OFF does not return on success; on failure it
-    // returns an error code and we fall through to the wait loop.
-    unsafe { core::arch::asm!("hvc #0", inout("x0") PSCI_SYSTEM_OFF => _, options(nostack)) };
-    loop {
-        aarch64_cpu::asm::wfi();
-    }
+    let fw = tables::Firmware::new(bi);
+    psci::init(&fw);
+    let gic = gic::init(&fw);
+    timer::init(&fw, gic);
 }

@@ -39,9 +39,8 @@ impl Pl011 {
     /// the kernel's lifetime, and no other code may drive the UART.
     pub unsafe fn new(virt: u64) -> Self {
         // SAFETY: guaranteed by the caller.
-        Pl011 {
-            regs: unsafe { &*(virt as *const Registers) },
-        }
+        let regs = unsafe { &*(virt as *const Registers) };
+        Pl011 { regs }
     }
 
     fn put(&mut self, b: u8) {

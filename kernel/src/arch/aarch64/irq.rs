@@ -1,0 +1,90 @@
+//! Interrupt masking, waiting for an interrupt, and the IRQ handler.
+//!
+//! The kernel is not preemptible (as in seL4): IRQs are unmasked only
+//! while it waits for one and, later, in user mode, so an IRQ never finds
+//! the kernel holding a lock and the handler may log. FIQs stay masked
+//! (nothing is routed to them); SErrors are unmasked once the vectors are
+//! in place, so that an asynchronous abort is reported rather than left
+//! pending.
+//!
+//! `aarch64-cpu`'s register accessors are not compiler barriers (their
+//! `asm!` is `nomem`), so masking and unmasking add compiler fences:
+//! memory accesses inside a masked section stay inside it.
+
+use super::vectors::TrapFrame;
+use super::{gic, timer};
+use aarch64_cpu::asm::{self, barrier};
+use aarch64_cpu::registers::{DAIF, ReadWriteable, Readable, Writeable};
+use core::sync::atomic::{Ordering, compiler_fence};
+
+/// PSTATE.I in a saved SPSR.
+const SPSR_I: u64 = 1 << 7;
+
+/// Unmask IRQs on this CPU.
+pub fn enable() {
+    compiler_fence(Ordering::SeqCst);
+    DAIF.modify(DAIF::I::Unmasked);
+}
+
+/// Mask IRQs on this CPU.
+pub fn disable() {
+    DAIF.modify(DAIF::I::Masked);
+    compiler_fence(Ordering::SeqCst);
+}
+
+/// Unmask SErrors (the vectors must be installed).
+pub fn unmask_serror() {
+    DAIF.modify(DAIF::A::Unmasked);
+}
+
+/// Sleep until an interrupt arrives, and let it be taken.
+///
+/// `wfi` wakes on a pending interrupt whether or not IRQs are masked, so a
+/// caller may mask, check its condition, and call this without losing an
+/// interrupt that arrives in between. Here IRQs are masked around the
+/// `wfi`, then unmasked briefly (the `isb` makes the change take effect,
+/// so the pending interrupt is taken right there), and the caller's mask
+/// state is restored.
+///
+/// With no periodic tick (broken firmware: no GIC or timer found) nothing
+/// may ever wake the CPU, so it only pauses: callers that poll the clock
+/// then finish instead of hanging.
+pub fn wait_for_interrupt() {
+    if !timer::is_running() {
+        core::hint::spin_loop();
+        return;
+    }
+    let saved = DAIF.get();
+    disable();
+    asm::wfi();
+    enable();
+    barrier::isb(barrier::SY);
+    compiler_fence(Ordering::SeqCst);
+    DAIF.set(saved);
+    compiler_fence(Ordering::SeqCst);
+}
+
+/// The IRQ handler (IRQs masked): acknowledge, handle, end.
+///
+/// Without a GIC driver nothing can acknowledge the interrupt, and it
+/// would be taken again as soon as the handler returns, forever; the
+/// interrupted code resumes with IRQs masked instead (`frame`'s saved
+/// PSTATE.I).
+pub fn handle(frame: &mut TrapFrame) {
+    let Some(gic) = gic::get() else {
+        frame.spsr |= SPSR_I;
+        log::warn!("irq: interrupt without an interrupt controller: IRQs left masked");
+        return;
+    };
+    let Some(ack) = gic.acknowledge() else {
+        return; // spurious: another agent took it, or it went away
+    };
+    if Some(ack.intid) == timer::intid() {
+        timer::on_interrupt();
+    } else {
+        // Nothing else is enabled on purpose; keep a stray source quiet.
+        gic.disable(ack.intid);
+        log::warn!("irq: unexpected interrupt {}: disabled", ack.intid);
+    }
+    gic.end(ack);
+}
