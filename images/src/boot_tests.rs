@@ -133,6 +133,19 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             kernel: Kernel::Built,
             expect: Expect::CleanBootDtb,
         });
+        v.push(BootTest {
+            name: "boot-gicv3-el2-dtb",
+            arch,
+            cmdline: base,
+            machine: Machine {
+                gic_v3: true,
+                el2: true,
+                no_acpi: true,
+                ..Machine::default()
+            },
+            kernel: Kernel::Built,
+            expect: Expect::CleanBootDtb,
+        });
     }
     v
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask` — the project's one host tool.
 //!
 //! ```text
-//! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--no-acpi] [--icount]
+//! cargo xtask run  [--arch x86_64|aarch64] [--cmdline "..."] [--el2] [--no-acpi] [--gic-v3] [--icount]
 //! cargo xtask test [--arch x86_64|aarch64] [--boot-only | --host-only] [--only NAME] [--verbose]
 //! cargo xtask image [--arch x86_64|aarch64] [--cmdline "..."]
 //! ```
@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use arch::Arch;
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
+const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--gic-v3] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
 
 #[derive(Default)]
 struct Options {
@@ -29,6 +29,7 @@ struct Options {
     cmdline: Option<String>,
     el2: bool,
     no_acpi: bool,
+    gic_v3: bool,
     icount: bool,
     boot_only: bool,
     host_only: bool,
@@ -54,6 +55,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--cmdline" => o.cmdline = Some(it.next().context("--cmdline needs a value")?.clone()),
             "--el2" => o.el2 = true,
             "--no-acpi" => o.no_acpi = true,
+            "--gic-v3" => o.gic_v3 = true,
             "--icount" => o.icount = true,
             "--boot-only" => o.boot_only = true,
             "--host-only" => o.host_only = true,
@@ -156,8 +158,8 @@ fn real_main() -> Result<ExitCode> {
             let machine = qemu::Machine {
                 el2: opts.el2,
                 no_acpi: opts.no_acpi,
+                gic_v3: opts.gic_v3,
                 icount: opts.icount,
-                ..qemu::Machine::default()
             };
             println!("xtask: booting {} (Ctrl-A X quits QEMU)", image.display());
             let status = qemu::command(arch, &image, &machine, true)?
