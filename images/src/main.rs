@@ -23,6 +23,20 @@ use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--gic-v3] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
 
+#[cfg(test)]
+mod tests {
+    use super::test_result_counts;
+
+    #[test]
+    fn libtest_summaries_are_counted() {
+        let l = "test result: ok. 36 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+        assert_eq!(test_result_counts(l), Some((36, 0)));
+        let l = "test result: FAILED. 4 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(test_result_counts(l), Some((4, 1)));
+        assert_eq!(test_result_counts("running 3 tests"), None);
+    }
+}
+
 #[derive(Default)]
 struct Options {
     arches: Vec<Arch>,
@@ -83,8 +97,40 @@ fn cargo(args: &[&str]) -> Result<bool> {
 
 /// Host test suites: every host crate's tests, and the loader's logic
 /// (ELF validation, memory map, page tables), which builds for the host.
-fn host_tests() -> Result<bool> {
-    cargo(&["test", "--workspace"])
+/// Returns whether they passed and the summed test counts.
+fn host_tests() -> Result<(bool, usize, usize)> {
+    use std::io::BufRead;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("== cargo test --workspace");
+    let mut child = Command::new(cargo)
+        .current_dir(build::root())
+        .args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let (mut passed, mut failed) = (0, 0);
+    let stdout = child.stdout.take().context("cargo test stdout")?;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some((p, f)) = test_result_counts(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    Ok((child.wait()?.success(), passed, failed))
+}
+
+/// The counts of a libtest summary line
+/// (`test result: ok. 36 passed; 0 failed; …`).
+fn test_result_counts(line: &str) -> Option<(usize, usize)> {
+    let rest = line.strip_prefix("test result: ")?;
+    // The number is the word just before "passed;" / "failed;".
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let count = |word: &str| {
+        let at = words.iter().position(|w| w.trim_end_matches(';') == word)?;
+        words.get(at.checked_sub(1)?)?.parse().ok()
+    };
+    Some((count("passed")?, count("failed")?))
 }
 
 /// `cargo fmt --check` and `clippy -D warnings` on every crate and target.
@@ -199,18 +245,24 @@ fn real_main() -> Result<ExitCode> {
             if opts.boot_only && opts.host_only {
                 bail!("--boot-only and --host-only exclude each other");
             }
+            let (mut passed, mut failed) = (0, 0);
             if !opts.boot_only {
                 ok &= lint(&arches)?;
-                ok &= host_tests()?;
+                let (host_ok, p, f) = host_tests()?;
+                ok &= host_ok;
+                println!("host tests: {p} passed, {f} failed");
+                (passed, failed) = (p, f);
             }
             if !opts.host_only {
                 qemu::ensure_installed(&arches)?;
                 println!("== boot tests");
-                let (passed, failed) =
-                    boot_tests::run(&arches, opts.only.as_deref(), opts.verbose)?;
-                println!("boot tests: {passed} passed, {failed} failed");
-                ok &= failed == 0;
+                let (p, f) = boot_tests::run(&arches, opts.only.as_deref(), opts.verbose)?;
+                println!("boot test checks: {p} passed, {f} failed");
+                ok &= f == 0;
+                (passed, failed) = (passed + p, failed + f);
             }
+            // One closing line in the plain form CI tools read.
+            println!("total: {passed} passed, {failed} failed");
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
