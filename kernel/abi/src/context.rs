@@ -85,6 +85,7 @@ mod tests {
 
     #[test]
     fn x86_64_order_and_sanitising() {
+        // spec: ABI-10
         assert_eq!(x86_64::NAMES[x86_64::RIP], "rip");
         assert_eq!(x86_64::NAMES[x86_64::RFLAGS], "rflags");
         assert_eq!(x86_64::NAMES[x86_64::FS_BASE], "fs_base");
@@ -100,6 +101,7 @@ mod tests {
 
     #[test]
     fn aarch64_order_and_sanitising() {
+        // spec: ABI-10
         assert_eq!(aarch64::X0 + 30, 33);
         assert_eq!(aarch64::TPIDR_EL0, 34);
         assert_eq!(aarch64::CONTEXT_WORDS, aarch64::TPIDRRO_EL0 + 1);

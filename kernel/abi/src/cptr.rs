@@ -86,6 +86,7 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip() {
+        // spec: ABI-3, CS-1
         for (addr, depth) in [
             (0u64, 1u32),
             (5, 12),
@@ -102,6 +103,7 @@ mod tests {
 
     #[test]
     fn malformed_words_are_rejected() {
+        // spec: CS-2, CS-3
         assert_eq!(CPtr::NULL.check(), Err(MalformedAddress::ZeroDepth));
         assert_eq!(CPtr::from_raw(7).check(), Err(MalformedAddress::ZeroDepth));
         assert_eq!(

@@ -295,6 +295,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
+        // spec: ABI-7, ERR-1
         for (i, e) in Error::ALL.iter().enumerate() {
             assert_eq!(e.code(), i as u64 + 1);
             assert_eq!(Error::try_from(e.code()), Ok(*e));
@@ -317,6 +318,7 @@ mod tests {
 
     #[test]
     fn details_round_trip() {
+        // spec: ERR-2, ERR-4
         let failure = LookupFailure {
             kind: LookupFailureKind::DepthMismatch,
             bits_left: 8,

@@ -96,6 +96,7 @@ mod tests {
 
     #[test]
     fn labels_round_trip_and_unknown_are_rejected() {
+        // spec: ABI-9, FLT-1
         for l in [
             FaultLabel::CapFault,
             FaultLabel::UnknownSyscall,
@@ -111,6 +112,7 @@ mod tests {
 
     #[test]
     fn lengths_follow_the_spec() {
+        // spec: FLT-4
         assert_eq!(cap_fault::LENGTH, 6);
         assert_eq!(vm_fault::LENGTH, 4);
         assert_eq!(user_exception::LENGTH, 5);

@@ -193,6 +193,7 @@ mod tests {
 
     #[test]
     fn labels_round_trip_and_are_grouped() {
+        // spec: ABI-13
         for l in Label::ALL {
             assert_eq!(Label::try_from(l.raw()), Ok(l));
         }
@@ -221,5 +222,21 @@ mod tests {
                 assert!(a.raw() < b.raw());
             }
         }
+    }
+
+    #[test]
+    fn tcb_slot_indices_are_fixed() {
+        // spec: ABI-11
+        assert_eq!(
+            [
+                TcbSlot::CSpaceRoot as u64,
+                TcbSlot::VSpaceRoot as u64,
+                TcbSlot::IpcBufferFrame as u64,
+                TcbSlot::FaultEndpoint as u64,
+                TcbSlot::Reply as u64,
+            ],
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(TCB_SLOTS, 5);
     }
 }

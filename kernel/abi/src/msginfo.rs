@@ -142,6 +142,7 @@ mod tests {
 
     #[test]
     fn out_of_range_fields_are_rejected() {
+        // spec: ABI-6, MSG-1
         assert_eq!(
             MessageInfo::new(1 << 52, 0, 0, 0),
             Err(MessageInfoError::LabelTooLarge)
@@ -162,6 +163,7 @@ mod tests {
 
     #[test]
     fn any_raw_word_decodes_and_length_is_clamped() {
+        // spec: ABI-4, MSG-2
         let m = MessageInfo::from_raw(u64::MAX);
         assert_eq!(m.raw_length(), 127);
         assert_eq!(m.length(), MAX_LENGTH);

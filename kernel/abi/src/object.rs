@@ -232,6 +232,27 @@ mod tests {
     }
 
     #[test]
+    fn root_cnode_slots_are_fixed() {
+        // spec: ABI-16
+        use root_slot::*;
+        assert_eq!(ROOT_CNODE_RADIX, 12);
+        assert_eq!(
+            [
+                TCB,
+                CNODE,
+                VSPACE,
+                IRQ_CONTROL,
+                ASID_CONTROL,
+                ASID_POOL,
+                IPC_BUFFER,
+                BOOT_INFO
+            ],
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(FIRST_UNTYPED, 16);
+    }
+
+    #[test]
     fn device_untyped_yields_only_frames_and_untypeds() {
         // spec: UT-13
         let allowed: [bool; 10] = ObjectType::ALL.map(|t| t.allowed_from_device());

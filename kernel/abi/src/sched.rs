@@ -15,6 +15,7 @@ mod tests {
 
     #[test]
     fn a_slice_is_ten_milliseconds() {
+        // spec: ABI-15, SCHED-3
         assert_eq!(TIME_SLICE_TICKS as u64 * TICK_MICROS, 10_000);
         assert_eq!(MAX_PRIORITY as usize + 1, NUM_PRIORITIES);
     }

@@ -102,6 +102,7 @@ mod tests {
 
     #[test]
     fn numbers_round_trip() {
+        // spec: ABI-2
         for s in Syscall::ALL {
             assert_eq!(Syscall::try_from(s.number()), Ok(s));
         }
@@ -111,6 +112,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_are_rejected() {
+        // spec: ABI-2, SYS-3
         for raw in [0, 9, 64, u64::MAX, 1 << 63] {
             assert_eq!(Syscall::try_from(raw), Err(UnknownSyscall(raw)));
         }

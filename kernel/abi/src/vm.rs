@@ -107,6 +107,7 @@ mod tests {
 
     #[test]
     fn asids_split() {
+        // spec: ABI-15
         assert_eq!(ASID_POOLS * ASIDS_PER_POOL, 1 << 16);
         assert_eq!(split_asid(ROOT_ASID), (0, 1));
         assert_eq!(split_asid(u16::MAX), (127, 511));

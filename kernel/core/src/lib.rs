@@ -10,10 +10,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 
-#[cfg(any(test, feature = "host"))]
+#[cfg(any(test, feature = "host", feature = "check"))]
 extern crate alloc;
 
+pub mod cap;
+pub mod delete;
+pub mod kernel;
 pub mod mem;
+pub mod object;
+#[cfg(feature = "check")]
+pub mod project;
 pub mod queue;
 pub mod ready;
 pub mod region;
+pub mod slot;

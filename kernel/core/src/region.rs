@@ -12,14 +12,17 @@
 pub const MIN_BLOCK_BITS: u32 = 12;
 /// Largest block handed out (2^47 bytes, the size of one 48-bit half).
 pub const MAX_BLOCK_BITS: u32 = 47;
+/// RAM at or above this address is not handed out (spec: UT-14): slot
+/// addresses must fit the derivation-tree links (`slot::SLOT_ADDR_LIMIT`).
+pub const RAM_LIMIT: u64 = crate::slot::SLOT_ADDR_LIMIT;
 
 /// The aligned power-of-two blocks covering `[start, end)`, as
 /// `(base, size_bits)`, in address order. Bytes below one page at either
-/// unaligned edge are skipped.
+/// unaligned edge, and bytes at or above [`RAM_LIMIT`], are skipped.
 pub fn untyped_blocks(start: u64, end: u64) -> impl Iterator<Item = (u64, u32)> {
     let page = 1u64 << MIN_BLOCK_BITS;
     let mut at = start.saturating_add(page - 1) & !(page - 1);
-    let end = end & !(page - 1);
+    let end = end.min(RAM_LIMIT) & !(page - 1);
     core::iter::from_fn(move || {
         if at >= end {
             return None;
@@ -78,5 +81,13 @@ mod tests {
             untyped_blocks(0x4000_0000, 0x8000_0000).collect::<Vec<_>>(),
             [(0x4000_0000, 30)]
         );
+    }
+
+    #[test]
+    fn ram_above_the_limit_is_not_handed_out() {
+        // spec: UT-14
+        let blocks: Vec<_> = untyped_blocks(RAM_LIMIT - 0x2000, RAM_LIMIT + 0x10_0000).collect();
+        assert_eq!(blocks, [(RAM_LIMIT - 0x2000, 13)]);
+        assert_eq!(untyped_blocks(RAM_LIMIT, RAM_LIMIT << 1).count(), 0);
     }
 }

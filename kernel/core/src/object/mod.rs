@@ -1,0 +1,8 @@
+//! Kernel objects: their layouts in retyped memory and their invocations,
+//! one file per object kind (spec: ST-2, ABI-14).
+
+pub mod cnode;
+pub mod endpoint;
+pub mod notification;
+pub mod tcb;
+pub mod untyped;

@@ -1,0 +1,304 @@
+//! The core's state projected onto the abstract state of `spec/state.md`
+//! (spec: TP-1), for the refinement tests and the invariant checkers.
+//!
+//! The kernel keeps no list of objects (there is no kernel heap), so the
+//! projection finds them the way authority does: it scans the slots of the
+//! CNodes and TCBs it is given as seeds, follows every CNode and TCB
+//! capability it finds to scan their slots too, and takes an object to be
+//! live exactly when a capability refers to it (INV-10). An object whose
+//! every capability sits in slots no seed leads to is not seen; the tests
+//! pass the model's CNodes and TCBs as extra seeds so that such islands
+//! are compared as well.
+
+use crate::cap::{Cap, ZombieKind};
+use crate::kernel::{Kernel, cnode_slot};
+use crate::mem::{Memory, PAddr};
+use crate::object::{endpoint, notification, tcb};
+use crate::slot::{self, SLOT_SIZE};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use spec::state::{self as s, SlotRef};
+
+/// An object whose slots the projection scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Container {
+    /// A CNode of this radix.
+    CNode {
+        /// Base.
+        obj: PAddr,
+        /// Radix.
+        radix: u8,
+    },
+    /// A TCB.
+    Tcb(PAddr),
+}
+
+impl Container {
+    fn slots(self) -> (PAddr, u64) {
+        match self {
+            Container::CNode { obj, radix } => (cnode_slot(obj, 0), 1 << radix),
+            Container::Tcb(obj) => (tcb::slot_addr(obj, 0), abi::invocation::TCB_SLOTS as u64),
+        }
+    }
+
+    fn slot_ref(self, index: u64) -> SlotRef {
+        match self {
+            Container::CNode { obj, .. } => SlotRef::CNode { obj, index },
+            Container::Tcb(obj) => SlotRef::Tcb { obj, index },
+        }
+    }
+}
+
+fn container_of(c: Cap) -> Option<Container> {
+    match c {
+        Cap::CNode { obj, radix }
+        | Cap::Zombie {
+            kind: ZombieKind::CNode { radix },
+            obj,
+            ..
+        } => Some(Container::CNode { obj, radix }),
+        Cap::Tcb { obj }
+        | Cap::Zombie {
+            kind: ZombieKind::Tcb,
+            obj,
+            ..
+        } => Some(Container::Tcb(obj)),
+        _ => None,
+    }
+}
+
+/// Why a projection failed: the concrete state is not a projection of
+/// any abstract state (a broken link, a slot outside every container).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unprojectable(pub alloc::string::String);
+
+/// Project `k` (see the module comment for `seeds`).
+pub fn project<M: Memory>(
+    k: &Kernel<M>,
+    seeds: &[Container],
+    kernel_memory: &[(PAddr, u64)],
+) -> Result<s::State, Unprojectable> {
+    let m = &k.mem;
+    let mut scanned: BTreeSet<Container> = BTreeSet::new();
+    let mut todo: Vec<Container> = seeds.to_vec();
+    // Slot address → (container, index), for the tree links.
+    let mut at: BTreeMap<PAddr, SlotRef> = BTreeMap::new();
+    let mut found: Vec<(PAddr, SlotRef, Cap)> = Vec::new();
+    while let Some(c) = todo.pop() {
+        if !scanned.insert(c) {
+            continue;
+        }
+        let (first, n) = c.slots();
+        for i in 0..n {
+            let a = first + i * SLOT_SIZE;
+            let r = c.slot_ref(i);
+            at.insert(a, r);
+            let cap = slot::cap(m, a);
+            if cap.is_null() {
+                continue;
+            }
+            if let Some(next) = container_of(cap) {
+                todo.push(next);
+            }
+            found.push((a, r, cap));
+        }
+    }
+    let name = |a: PAddr| {
+        at.get(&a).copied().ok_or_else(|| {
+            Unprojectable(alloc::format!(
+                "link to {a:#x}, a slot outside every scanned object"
+            ))
+        })
+    };
+    let mut state = s::State {
+        current: (k.current != 0).then_some(k.current),
+        kernel_memory: kernel_memory.to_vec(),
+        ..Default::default()
+    };
+    if k.pending_delete != 0 {
+        state.pending_delete = Some(name(k.pending_delete)?);
+    }
+    for &(a, r, cap) in &found {
+        let parent = slot::parent(m, a).map(name).transpose()?;
+        let children = slot::children(m, a)
+            .map(name)
+            .collect::<Result<Vec<_>, _>>()?;
+        let abstract_cap = match cap {
+            Cap::Null => unreachable!("empty slots are skipped"),
+            Cap::Untyped {
+                base,
+                size_bits,
+                device,
+                watermark,
+            } => s::Cap::Untyped {
+                base,
+                size_bits: size_bits as u32,
+                device,
+                watermark,
+            },
+            Cap::CNode { obj, radix } => {
+                state.objects.insert(
+                    obj,
+                    s::Object::CNode {
+                        radix: radix as u32,
+                    },
+                );
+                s::Cap::CNode { obj }
+            }
+            Cap::Endpoint { obj, badge, rights } => {
+                state.objects.insert(obj, project_endpoint(m, obj));
+                s::Cap::Endpoint { obj, badge, rights }
+            }
+            Cap::Notification { obj, badge, rights } => {
+                state.objects.insert(obj, project_notification(m, obj));
+                s::Cap::Notification { obj, badge, rights }
+            }
+            Cap::Tcb { obj } => {
+                state.objects.insert(obj, project_tcb(m, obj, &name)?);
+                s::Cap::Tcb { obj }
+            }
+            Cap::Reply { caller, can_grant } => s::Cap::Reply { caller, can_grant },
+            Cap::IrqControl => s::Cap::IrqControl,
+            Cap::IrqHandler { line } => s::Cap::IrqHandler { line: line as u64 },
+            Cap::Frame {
+                obj,
+                size_bits,
+                device,
+                rights,
+                mapping,
+            } => {
+                state.objects.insert(
+                    obj,
+                    s::Object::Frame {
+                        size_bits: size_bits as u32,
+                        device,
+                    },
+                );
+                s::Cap::Frame {
+                    obj,
+                    rights,
+                    mapping: mapping.map(|(asid, v)| (asid as u64, v)),
+                }
+            }
+            Cap::PageTable { obj, mapping } => {
+                state.objects.insert(obj, s::Object::PageTable);
+                s::Cap::PageTable {
+                    obj,
+                    mapping: mapping.map(|(asid, v, l)| (asid as u64, v, l as u32)),
+                }
+            }
+            Cap::VSpace { obj } => {
+                state.objects.insert(obj, s::Object::VSpace { asid: None });
+                s::Cap::VSpace { obj }
+            }
+            Cap::Zombie {
+                kind,
+                obj,
+                remaining,
+                resume,
+            } => {
+                let (k, o) = match kind {
+                    ZombieKind::CNode { radix } => (
+                        s::ZombieKind::CNode,
+                        s::Object::CNode {
+                            radix: radix as u32,
+                        },
+                    ),
+                    ZombieKind::Tcb => (s::ZombieKind::Tcb, project_tcb(m, obj, &name)?),
+                };
+                state.objects.insert(obj, o);
+                s::Cap::Zombie {
+                    kind: k,
+                    obj,
+                    remaining,
+                    resume: if resume == 0 {
+                        None
+                    } else {
+                        Some(name(resume)?)
+                    },
+                }
+            }
+        };
+        state.slots.insert(
+            r,
+            s::Slot {
+                cap: abstract_cap,
+                parent,
+                children,
+            },
+        );
+    }
+    Ok(state)
+}
+
+fn project_state(st: tcb::ThreadState) -> s::ThreadState {
+    use tcb::ThreadState as T;
+    match st {
+        T::Inactive => s::ThreadState::Inactive,
+        T::Running => s::ThreadState::Running,
+        T::Restart => s::ThreadState::Restart,
+        T::BlockedOnSend {
+            ep,
+            badge,
+            grant,
+            grant_reply,
+            call,
+        } => s::ThreadState::BlockedOnSend {
+            ep,
+            badge,
+            grant,
+            grant_reply,
+            call,
+        },
+        T::BlockedOnRecv { ep, grant } => s::ThreadState::BlockedOnRecv { ep, grant },
+        T::BlockedOnReply => s::ThreadState::BlockedOnReply,
+        T::BlockedOnNotification { ntfn } => s::ThreadState::BlockedOnNotification { ntfn },
+        T::Idle => s::ThreadState::Idle,
+    }
+}
+
+fn project_tcb(
+    m: &impl Memory,
+    obj: PAddr,
+    name: &dyn Fn(PAddr) -> Result<SlotRef, Unprojectable>,
+) -> Result<s::Object, Unprojectable> {
+    let t = tcb::tcb(m, obj);
+    let nonzero = |x: u64| (x != 0).then_some(x);
+    Ok(s::Object::Tcb(s::Tcb {
+        state: project_state(tcb::state(m, obj)),
+        priority: t.priority as u8,
+        mcp: t.mcp as u8,
+        slice: t.slice as u32,
+        ipc_buffer: t.ipc_buffer,
+        bound_notification: nonzero(t.bound_notification),
+        fault: nonzero(t.fault),
+        reply_at: nonzero(t.reply_at).map(name).transpose()?,
+    }))
+}
+
+fn project_endpoint(m: &impl Memory, obj: PAddr) -> s::Object {
+    let q = endpoint::queue(m, obj);
+    let threads: Vec<PAddr> = q.iter(m, tcb::QUEUE_LINKS_AT).collect();
+    s::Object::Endpoint(match threads.first() {
+        None => s::EndpointState::Idle,
+        Some(&h) if matches!(tcb::state(m, h), tcb::ThreadState::BlockedOnSend { .. }) => {
+            s::EndpointState::Sending(threads)
+        }
+        Some(_) => s::EndpointState::Receiving(threads),
+    })
+}
+
+fn project_notification(m: &impl Memory, obj: PAddr) -> s::Object {
+    let n = notification::get_ntfn(m, obj);
+    let waiting: Vec<PAddr> = n.queue.iter(m, tcb::QUEUE_LINKS_AT).collect();
+    s::Object::Notification(s::Notification {
+        state: if !waiting.is_empty() {
+            s::NotificationState::Waiting(waiting)
+        } else if n.is_active() {
+            s::NotificationState::Active(n.word)
+        } else {
+            s::NotificationState::Idle
+        },
+        bound_tcb: (n.bound() != 0).then_some(n.bound()),
+    })
+}
