@@ -3,10 +3,30 @@
 //! what an entry produces. Both sides take the same values, so a test can
 //! run them in lock step (spec: TP-1).
 
-use abi::error::{ErrorDetail, LookupFailure};
+use abi::context::Layout;
+use abi::error::ErrorDetail;
 use alloc::vec::Vec;
 
-use crate::state::Addr;
+use crate::state::{Addr, Fault};
+
+/// The architecture whose register layout (ABI-5, ABI-10) the kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86_64.
+    X86_64,
+    /// aarch64.
+    Aarch64,
+}
+
+impl Arch {
+    /// The register layout.
+    pub fn layout(self) -> Layout {
+        match self {
+            Arch::X86_64 => Layout::X86_64,
+            Arch::Aarch64 => Layout::AARCH64,
+        }
+    }
+}
 
 /// One untyped region handed to the root task (spec: ST-10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,14 +43,30 @@ pub struct BootUntyped {
 /// object core has so far).
 ///
 /// Boot creates, outside every untyped region: the root TCB at `root_tcb`
-/// (`Running`, priority and mcp 255, full slice), the root CNode at
-/// `root_cnode` with radix `root_radix`, and places without parent:
-/// a CNode capability to the root CNode in the TCB's `CSpaceRoot` slot and
-/// in root slot 2, a TCB capability in root slot 1, IRQControl in root
-/// slot 4, and `untypeds[i]` in root slot `16 + i`. `current` is the root
-/// TCB. `kernel_memory` is the kernel's own memory (spec: INV-2).
+/// (`Running`, priority and mcp 255, full slice, zeroed registers,
+/// `ipc_buffer = root_ipc_buffer_vaddr`), the root CNode at `root_cnode`
+/// with radix `root_radix`, the root IPC-buffer frame (4 KiB, zeroed) at
+/// `root_ipc_buffer`, and places without parent: a CNode capability to the
+/// root CNode in the TCB's `CSpaceRoot` slot and in root slot 2, a TCB
+/// capability in root slot 1, IRQControl in root slot 4, a Frame capability
+/// (Read|Write, unmapped) to the IPC-buffer frame in the TCB's
+/// `IpcBufferFrame` slot and in root slot 7, a VSpace capability to the
+/// root VSpace object at `root_vspace` — which has ASID 1 (ST-10, so its
+/// capabilities are derivable, CAP-9, and TCB Configure accepts copies of
+/// them, TCB-6) — in the TCB's `VSpaceRoot` slot and in root slot 3, and
+/// `untypeds[i]` in root slot `16 + i`. (The ASID pool and ASIDControl of
+/// ST-10 arrive with the VSpace layer.) `current` is the root TCB; the ready queues are empty.
+/// `kernel_memory` is the kernel's own memory (spec: INV-2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootConfig {
+    /// The register layout.
+    pub arch: Arch,
+    /// The root IPC-buffer frame (4 KiB aligned).
+    pub root_ipc_buffer: Addr,
+    /// The root VSpace (4 KiB aligned); it has ASID 1.
+    pub root_vspace: Addr,
+    /// The root thread's `ipc_buffer` virtual address (1 KiB aligned).
+    pub root_ipc_buffer_vaddr: u64,
     /// Base of the root TCB (2 KiB aligned).
     pub root_tcb: Addr,
     /// Base of the root CNode (aligned to `2^(root_radix + 5)`).
@@ -58,19 +94,48 @@ pub struct Invocation {
     pub extra: Vec<u64>,
 }
 
-/// What an entry did, as the caller sees it.
+/// What an entry did, as the thread that made it sees it. The full effect
+/// is in the state (registers included); this summary is for tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The call completed with the caller `Running`: its result (SYS-9).
+    /// A kernel-object invocation made with `Call` completed with the
+    /// caller `Running`: its result (SYS-9), also written to its registers.
     Result(Result<Vec<u64>, ErrorDetail>),
-    /// The invoked capability's lookup failed (SYS-4): a CapFault. Until
-    /// fault delivery (FLT-3) joins the object core, the caller stays
-    /// `Running` and the fault is only reported.
-    CapFault(LookupFailure),
+    /// The entry raised a fault for the thread that made it (SYS-3, SYS-4,
+    /// SYS-11, NTFN-4, an exception); FLT-3 delivered it or stopped the
+    /// thread.
+    Fault(Fault),
     /// A preemption point found an interrupt pending (SYS-16): the caller
     /// is left `Restart` and will re-execute the call.
     Preempted,
-    /// The call completed but left the caller not `Running` (for example it
-    /// deleted its own TCB): no result (SYS-9).
-    NoResult,
+    /// Anything else: message passing, an invocation made with Send or
+    /// NBSend, Yield, a tick, a Call whose caller is no longer `Running`.
+    Other,
+}
+
+/// What the current thread's user code does before it enters the kernel:
+/// register writes (context index, value) and writes to words of its IPC
+/// buffer (word index 0 … 127 of ABI-8, value). They apply only when the
+/// current thread is `Running`; a `Restart` thread re-executes its system
+/// call without running user code, and a write to an IPC buffer the thread
+/// does not have (MSG-5) is dropped (the real thread would fault).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct UserActions {
+    /// Register writes, applied in order.
+    pub regs: Vec<(usize, u64)>,
+    /// IPC-buffer word writes, applied in order.
+    pub buffer: Vec<(usize, u64)>,
+}
+
+/// One kernel entry (spec: SYS-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The current thread executes the system-call instruction with the
+    /// registers its user code left (SYS-3: the number register decides).
+    Syscall(UserActions),
+    /// The current thread takes a processor exception (FLT-1:
+    /// `UserException` or `Vm` only).
+    Exception(UserActions, Fault),
+    /// A timer tick (SCHED-6).
+    Tick,
 }

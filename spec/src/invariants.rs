@@ -2,10 +2,15 @@
 //! after its id (`inv_1` checks INV-1, …). They read any [`State`]: the
 //! model's, or the kernel core's projected onto it.
 //!
-//! Parts of rules that need state not present yet (ready queues and the
-//! bitmap, IRQ line states, VSpace and PageTable entries, ASID pools, the
-//! idle thread) are left out and say so; `current == None` stands for the
-//! idle thread.
+//! Parts of rules that need state not present yet (IRQ line states,
+//! VSpace and PageTable entries, ASID pools) are left out and say so;
+//! `current == None` stands for the idle thread, which is not in the
+//! state. The ready bitmap of INV-29 is implicit: `ready` stores only
+//! non-empty queues.
+//!
+//! INV-31 holds at the end of every entry, not at the preemption points
+//! inside one; [`check_all`] includes it, [`check_mid_entry`] leaves it
+//! out.
 
 use abi::rights::Rights;
 use abi::sched::TIME_SLICE_TICKS;
@@ -44,6 +49,24 @@ impl ZeroOracle for AssumeZero {
     }
 }
 
+/// The oracle for the model's memory: a range is zero when
+/// `State::frame_data` holds no (non-zero) word in it.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameData<'a>(pub &'a State);
+
+impl ZeroOracle for FrameData<'_> {
+    fn is_zero(&self, base: Addr, len: u64) -> bool {
+        let end = base.saturating_add(len);
+        // An 8-byte word starting below `base` may reach into the range.
+        let from = base.saturating_sub(7);
+        !self
+            .0
+            .frame_data
+            .range(from..end)
+            .any(|(&a, _)| a.saturating_add(8) > base)
+    }
+}
+
 /// A checker's type.
 pub type Checker = fn(&State, &dyn ZeroOracle) -> Result<(), Violation>;
 
@@ -76,7 +99,10 @@ pub const CHECKERS: &[(&str, Checker)] = &[
     ("INV-25", inv_25),
     ("INV-26", inv_26),
     ("INV-27", inv_27),
+    ("INV-28", inv_28),
+    ("INV-29", inv_29),
     ("INV-30", inv_30),
+    ("INV-31", inv_31),
     ("INV-35", inv_35),
     ("INV-37", inv_37),
 ];
@@ -85,6 +111,16 @@ pub const CHECKERS: &[(&str, Checker)] = &[
 pub fn check_all(s: &State, mem: &dyn ZeroOracle) -> Vec<Violation> {
     CHECKERS
         .iter()
+        .filter_map(|(_, check)| check(s, mem).err())
+        .collect()
+}
+
+/// Every checker but INV-31, for states inside an entry (at a
+/// preemption point, SYS-15).
+pub fn check_mid_entry(s: &State, mem: &dyn ZeroOracle) -> Vec<Violation> {
+    CHECKERS
+        .iter()
+        .filter(|(rule, _)| *rule != "INV-31")
         .filter_map(|(_, check)| check(s, mem).err())
         .collect()
 }
@@ -477,8 +513,9 @@ pub fn inv_8(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 // ----- capabilities and slots ---------------------------------------------
 
 /// INV-9 No dangling references: capabilities, thread states, bindings,
-/// queues and `reply_at` name live objects and slots. (IRQHandler lines:
-/// line states are not in the state yet.)
+/// endpoint, notification and ready queues, `current` and `reply_at` name
+/// live objects and slots. (IRQHandler lines: line states are not in the
+/// state yet.)
 pub fn inv_9(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     for (&at, slot) in &s.slots {
         let live = match slot.cap {
@@ -531,11 +568,22 @@ pub fn inv_9(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
             return fail("INV-9", format!("a dead thread is queued on {a:#x}"));
         }
     }
+    for (p, q) in &s.ready {
+        if let Some(t) = q.iter().find(|&&t| !is_live(s, ObjRef::Tcb(t))) {
+            return fail("INV-9", format!("dead thread {t:#x} in ready queue {p}"));
+        }
+    }
+    if let Some(c) = s.current
+        && !is_live(s, ObjRef::Tcb(c))
+    {
+        return fail("INV-9", format!("current {c:#x} is not a live thread"));
+    }
     Ok(())
 }
 
 /// INV-10 Objects are held: every live object has a capability (a Zombie
-/// counts). (The idle thread and IRQ lines are not in the state yet.)
+/// counts). (The idle thread is not in the state, and IRQ lines are not
+/// yet.)
 pub fn inv_10(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     let held: BTreeSet<ObjRef> = s.slots.values().filter_map(|x| refers_to(&x.cap)).collect();
     for (&a, o) in &s.objects {
@@ -838,12 +886,16 @@ pub fn inv_20(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 }
 
 /// INV-21 One queue: no thread twice in a queue or in two queues
-/// (endpoint and notification queues; ready queues are not in the state
-/// yet).
+/// (endpoint, notification and ready queues together).
 pub fn inv_21(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     let mut seen = BTreeSet::new();
-    for o in s.objects.values() {
-        for &t in queue_of(o).into_iter().flatten() {
+    let queues = s
+        .objects
+        .values()
+        .filter_map(queue_of)
+        .chain(s.ready.values());
+    for q in queues {
+        for &t in q {
             if !seen.insert(t) {
                 return fail("INV-21", format!("thread {t:#x} queued twice"));
             }
@@ -989,13 +1041,17 @@ pub fn inv_25(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 }
 
 /// INV-26 Faults: a pending fault only while delivering it or awaiting the
-/// reply.
+/// reply; a thread delivering one sends with no Grant (FLT-3, IPC-13).
 pub fn inv_26(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     for (t, tcb) in tcbs(s) {
         let ok = tcb.fault.is_none()
             || matches!(
                 tcb.state,
-                ThreadState::BlockedOnSend { call: true, .. } | ThreadState::BlockedOnReply
+                ThreadState::BlockedOnSend {
+                    call: true,
+                    grant: false,
+                    ..
+                } | ThreadState::BlockedOnReply
             );
         if !ok {
             return fail(
@@ -1009,8 +1065,17 @@ pub fn inv_26(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 
 /// INV-27 Thread fields: slice within `1 ..= TIME_SLICE_TICKS`, IPC
 /// buffer 0 or 1 KiB aligned below 2^47 (priorities are `u8`, so at most
-/// 255 by construction).
+/// 255 by construction); and every register set has one architecture's
+/// length (ST-7, ABI-10).
 pub fn inv_27(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    let lengths: BTreeSet<usize> = tcbs(s).map(|(_, t)| t.context.len()).collect();
+    let words = [
+        abi::context::x86_64::CONTEXT_WORDS,
+        abi::context::aarch64::CONTEXT_WORDS,
+    ];
+    if lengths.len() > 1 || lengths.iter().any(|n| !words.contains(n)) {
+        return fail("INV-27", format!("register sets of lengths {lengths:?}"));
+    }
     for (t, tcb) in tcbs(s) {
         let buf = tcb.ipc_buffer;
         let ok = (1..=TIME_SLICE_TICKS).contains(&tcb.slice)
@@ -1024,19 +1089,96 @@ pub fn inv_27(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 
 // ----- scheduling ---------------------------------------------------------
 
+/// INV-28 Ready queues: a thread is in ready queue `p` exactly when it is
+/// runnable, not `current`, and of priority `p`.
+pub fn inv_28(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    for (&p, q) in &s.ready {
+        for &t in q {
+            let ok = match s.objects.get(&t) {
+                Some(Object::Tcb(tcb)) => {
+                    tcb.state.is_runnable() && tcb.priority == p && s.current != Some(t)
+                }
+                _ => false,
+            };
+            if !ok {
+                return fail(
+                    "INV-28",
+                    format!("thread {t:#x} in ready queue {p} does not belong there"),
+                );
+            }
+        }
+    }
+    for (t, tcb) in tcbs(s) {
+        let should = tcb.state.is_runnable() && s.current != Some(t);
+        let is = s.ready.get(&tcb.priority).is_some_and(|q| q.contains(&t));
+        if should && !is {
+            return fail(
+                "INV-28",
+                format!("runnable thread {t:#x} is neither current nor ready"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// INV-29 Bitmap: implicit in `ready`, which must hold only non-empty
+/// queues (SCHED-1).
+pub fn inv_29(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    if let Some((p, _)) = s.ready.iter().find(|(_, q)| q.is_empty()) {
+        return fail("INV-29", format!("ready queue {p} is stored empty"));
+    }
+    Ok(())
+}
+
 /// INV-30 Current: `current` is a live runnable thread, or `None` (the
-/// idle thread, not in the state yet); no thread in the state is `Idle`.
+/// idle thread, which is not in the state: it is in no queue and no
+/// capability can name it); no thread in the state is `Idle`; `current`
+/// is in no endpoint, notification or ready queue.
 pub fn inv_30(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     if let Some(c) = s.current {
         match s.objects.get(&c) {
             Some(Object::Tcb(t)) if t.state.is_runnable() => {}
             _ => return fail("INV-30", format!("current {c:#x} is not a runnable thread")),
         }
+        let queued = s
+            .objects
+            .values()
+            .filter_map(queue_of)
+            .chain(s.ready.values())
+            .any(|q| q.contains(&c));
+        if queued {
+            return fail("INV-30", format!("current {c:#x} is queued"));
+        }
     }
     if let Some((t, _)) = tcbs(s).find(|(_, t)| t.state == ThreadState::Idle) {
         return fail("INV-30", format!("thread {t:#x} is Idle"));
     }
     Ok(())
+}
+
+/// INV-31 Idle only when idle (at the end of an entry): with the idle
+/// thread current every ready queue is empty; otherwise no ready queue
+/// above `current`'s priority is non-empty.
+pub fn inv_31(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    let top = s.ready.keys().next_back().copied();
+    match (s.current, top) {
+        (None, Some(p)) => fail("INV-31", format!("idle while ready queue {p} is not empty")),
+        (Some(c), Some(p)) => {
+            let cp = match s.objects.get(&c) {
+                Some(Object::Tcb(t)) => t.priority,
+                _ => return Ok(()), // INV-30's business
+            };
+            if p > cp {
+                fail(
+                    "INV-31",
+                    format!("current {c:#x} at {cp} while ready queue {p} is not empty"),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 // ----- address spaces ------------------------------------------------------

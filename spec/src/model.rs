@@ -1,7 +1,16 @@
-//! The executable model: boot (ST-10) and one Call by the current thread
-//! (SYS-4 … SYS-9, SYS-18), for the object core's subset of invocations:
-//! Untyped Retype (UT-*) and the CNode invocations (CNODE-*), with Delete,
-//! Revoke and finalisation (DER-*).
+//! The executable model: boot (ST-10) and kernel entries (SYS-1): system
+//! calls (SYS-3 … SYS-18), exceptions (FLT-1) and timer ticks (SCHED-6),
+//! for every object but IRQ lines and address spaces: Untyped Retype
+//! (UT-*), the CNode invocations (CNODE-*) with Delete, Revoke and
+//! finalisation (DER-*), TCB invocations (TCB-*), IPC and notifications
+//! (MSG-*, IPC-*, NTFN-*), faults (FLT-*) and the scheduler (SCHED-*).
+//! The IRQ (IRQ-*), VSpace and ASID (VM-*, ASID-*) invocations are not
+//! yet modelled: they give `IllegalOperation`.
+//!
+//! The private submodules hold the parts: `regs` registers, IPC buffers and
+//! messages; `sched` the ready queues and the scheduler's choice;
+//! `ipc` endpoints, replies, notifications and faults; `tcb` the TCB
+//! invocations.
 //!
 //! # Preemption points (SYS-15, SYS-16, SYS-17)
 //!
@@ -17,8 +26,9 @@
 //!    holds no final CNode/TCB capability) is one step, whatever its
 //!    deletion effect. When preempted here, `pending_delete` is set to the
 //!    slot `cur` (DER-16). This applies wherever Zombie steps run: a CNode
-//!    Delete, each child Delete of a Revoke, and the continuation of
-//!    `pending_delete` before decode (SYS-18).
+//!    Delete, each child Delete of a Revoke, the deletions of TCB Configure
+//!    (TCB-6), and the continuation of `pending_delete` before decode
+//!    (SYS-18).
 //! 2. **Revoke** (DER-11): after each Delete of a child has completed
 //!    (including all its Zombie steps), *if the revoked slot still has a
 //!    child* (no point after the last child).
@@ -34,42 +44,91 @@
 //! When preempted, the caller is left `Restart` (unless a deletion
 //! suspended it, DER-16) and the outcome is [`Outcome::Preempted`].
 //!
-//! # Scheduling
+//! # The program counter (ABI-17)
 //!
-//! The state has no ready queues yet, so the scheduler's choice (SCHED-5) is
-//! reduced to: at the end of an entry, if `current` is no longer a live
-//! runnable thread, `current` becomes `None` (the idle thread). Wake-ups
-//! ("appended to its ready queue") only change the thread state.
+//! `context[pc]` of a thread in user mode (`Running`, not in the kernel)
+//! is where it continues. A system call saves the address after the
+//! instruction; an exception saves the address of the faulting
+//! instruction (FLT-2). A `Restart` thread continues at
+//! `context[pc] − syscall_len` (ABI-17) whatever stopped it.
+//!
+//! reading: ABI-17 gives the `Restart` rule for system calls only. To
+//! keep one rule, every transition *to* `Restart` sets `context[pc]` to
+//! the thread's *restart address* plus `syscall_len`, and every
+//! transition to `Inactive` sets it to the restart address, so Resume
+//! (TCB-9: `Inactive` → `Restart`) continues an inactive thread at its
+//! `context[pc]` (the value WriteRegisters wrote). The restart address is
+//! (as seL4's restart PC): for a `Running` thread its `context[pc]`; for a
+//! `Restart` thread `context[pc] − syscall_len`; for an `Inactive` thread
+//! its `context[pc]`; for a thread stopped by a processor exception
+//! (pending `UserException` or `Vm` fault) the faulting instruction,
+//! `context[pc]`; for any other thread stopped in the kernel (blocked in
+//! a system call, or with a pending `Cap` or `UnknownSyscall` fault) the
+//! system call instruction, `context[pc] − syscall_len`. So a thread
+//! suspended in a system call re-executes it when resumed, as in seL4.
+//!
+//! # Outcomes
+//!
+//! [`Outcome::Result`] is every SYS-9 result of a `Call` whose caller is
+//! still `Running` at its end: kernel-object invocations, the empty
+//! result of a Signal or a reply sent with `Call` (SYS-5), and the errors
+//! of SYS-5 (`FailedLookup` of an extra capability) and IPC-2 / NTFN-2
+//! (`InvalidCapability(0)`) for endpoints and notifications.
+//! [`Outcome::Fault`] is a fault the entering thread took (whatever FLT-3
+//! then did with it). A `Call` that blocks gives [`Outcome::Other`].
 //!
 //! # Entry edge cases
 //!
-//! - `current == None` (the idle thread) makes no call: [`Outcome::NoResult`]
-//!   and nothing changes.
+//! - With `current == None` (the idle thread), a system call or
+//!   exception entry does nothing but SCHED-5 ([`Outcome::Other`]).
 //! - If the SYS-18 continuation of `pending_delete` leaves the caller not
 //!   runnable (it suspended or destroyed it), the caller's own call is not
-//!   decoded: [`Outcome::NoResult`].
-//! - A call that ends (with a result or a CapFault) leaves the caller
-//!   `Running`, also when it was `Restart` on entry (a re-executed call).
+//!   decoded: [`Outcome::Other`].
+//! - A thread executing a system call is `Running` (also when it was
+//!   `Restart` on entry: it re-executes the call); a call that ends
+//!   without blocking, faulting or being preempted leaves it `Running`.
+//! - reading: SYS-18 also runs before an unknown system call number is
+//!   looked at ("before decoding a system call": the number is part of
+//!   the decode).
+//! - reading: an [`Entry::Exception`] carrying a `Cap` or
+//!   `UnknownSyscall` fault (FLT-1 raises those only from system calls) is
+//!   taken as given; its restart address is then computed as for a system
+//!   call.
+//! - reading: the registers the x86_64 `syscall` instruction clobbers
+//!   (`rcx`, `r11`, ABI-5) are left as the user actions set them: their
+//!   value after a call is not specified, and the hardware's writes happen
+//!   before the entry.
 
 use abi::error::{ErrorDetail, LookupFailure, LookupFailureKind};
 use abi::invocation::{Invoked, Label, TCB_SLOTS};
 use abi::object::{ObjectType, RESET_CHUNK_BITS, RETYPE_FAN_OUT_LIMIT};
 use abi::rights::Rights;
 use abi::sched::TIME_SLICE_TICKS;
+use abi::syscall::Syscall;
+use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::entry::{BootConfig, Invocation, Outcome};
+use crate::entry::{Arch, BootConfig, Entry, Invocation, Outcome, UserActions};
 use crate::state::{
-    Addr, Cap, EndpointState, Notification, NotificationState, Object, Slot, SlotRef, State, Tcb,
-    ThreadState, ZombieKind,
+    Addr, Cap, EndpointState, Fault, Notification, NotificationState, Object, Slot, SlotRef, State,
+    Tcb, ThreadState, ZombieKind,
 };
 
-/// Most message words an invocation reads (spec: SYS-5, MSG-2).
-const MAX_WORDS: usize = 120;
+mod ipc;
+mod regs;
+mod sched;
+mod tcb;
+
 /// Most extra capabilities (spec: SYS-5, MSG-4).
 const MAX_EXTRA_CAPS: usize = 3;
 /// TCB slot index of the CSpace root (spec: ABI-11).
 const CSPACE_ROOT: u64 = 0;
+/// TCB slot index of the VSpace root (spec: ABI-11).
+const VSPACE_ROOT: u64 = 1;
+/// TCB slot index of the IPC-buffer frame (spec: ABI-11).
+const IPC_BUFFER_SLOT: u64 = 2;
+/// TCB slot index of the fault endpoint (spec: ABI-11).
+const FAULT_EP_SLOT: u64 = 3;
 /// TCB slot index of the Reply capability (spec: ABI-11).
 const REPLY_SLOT: u64 = 4;
 
@@ -78,6 +137,8 @@ const REPLY_SLOT: u64 = 4;
 pub struct Model {
     /// The abstract state (spec: ST-1 … ST-9).
     pub state: State,
+    /// The architecture, for the register layout (ABI-5, ABI-10, ABI-17).
+    pub arch: Arch,
 }
 
 /// What a capability refers to, for "refers to the same object" (ST-5,
@@ -146,23 +207,17 @@ fn is_slot_of(s: SlotRef, kind: ZombieKind, obj: Addr) -> bool {
     )
 }
 
+/// TCB slot `index` of thread `t`.
+fn tcb_slot(t: Addr, index: u64) -> SlotRef {
+    SlotRef::Tcb { obj: t, index }
+}
+
 /// A preemption point found an interrupt pending (SYS-16).
 #[derive(Debug)]
 struct Preempted;
 
-/// Why decode refused the call.
-enum Refusal {
-    /// The invoked capability was not found (SYS-4).
-    Fault(LookupFailure),
-    /// The invocation fails with this error (SYS-6).
-    Error(ErrorDetail),
-}
-
-impl From<ErrorDetail> for Refusal {
-    fn from(e: ErrorDetail) -> Refusal {
-        Refusal::Error(e)
-    }
-}
+/// Why decode refused an invocation (SYS-6).
+type Refusal = ErrorDetail;
 
 /// A decoded Retype (UT-3 … UT-8).
 struct RetypePlan {
@@ -219,6 +274,8 @@ enum Op {
     },
     /// CNODE-10 with an empty reply slot: nothing happens.
     Nothing,
+    /// A TCB invocation (TCB-4 … TCB-14).
+    Tcb(tcb::TcbOp),
 }
 
 /// The kinds of the CNode transfer invocations (CNODE-2 … CNODE-5).
@@ -242,28 +299,52 @@ fn failure(kind: LookupFailureKind, bits_left: u64, bits_found: u64) -> LookupFa
     }
 }
 
+/// A fresh thread (spec: UT-9): `Inactive`, priority and mcp 0, a full
+/// slice, zeroed registers.
+fn new_tcb(words: usize) -> Tcb {
+    Tcb {
+        state: ThreadState::Inactive,
+        priority: 0,
+        mcp: 0,
+        slice: TIME_SLICE_TICKS,
+        ipc_buffer: 0,
+        bound_notification: None,
+        fault: None,
+        context: vec![0; words],
+        reply_at: None,
+    }
+}
+
 impl Model {
     /// The boot state described by [`BootConfig`] (spec: ST-10, SCHED-10,
     /// CAP-3).
     pub fn boot(cfg: &BootConfig) -> Model {
         let mut s = State::default();
+        let layout = cfg.arch.layout();
         s.objects.insert(
             cfg.root_tcb,
             Object::Tcb(Tcb {
                 state: ThreadState::Running,
                 priority: 255,
                 mcp: 255,
-                slice: TIME_SLICE_TICKS,
-                ipc_buffer: 0,
-                bound_notification: None,
-                fault: None,
-                reply_at: None,
+                ipc_buffer: cfg.root_ipc_buffer_vaddr,
+                ..new_tcb(layout.words)
             }),
         );
         s.objects.insert(
             cfg.root_cnode,
             Object::CNode {
                 radix: cfg.root_radix,
+            },
+        );
+        // spec: ST-10 — the root VSpace has ASID 1.
+        s.objects
+            .insert(cfg.root_vspace, Object::VSpace { asid: Some(1) });
+        s.objects.insert(
+            cfg.root_ipc_buffer,
+            Object::Frame {
+                size_bits: 12,
+                device: false,
             },
         );
         let root = |index| SlotRef::CNode {
@@ -283,16 +364,22 @@ impl Model {
         let cnode_cap = Cap::CNode {
             obj: cfg.root_cnode,
         };
-        place(
-            SlotRef::Tcb {
-                obj: cfg.root_tcb,
-                index: CSPACE_ROOT,
-            },
-            cnode_cap,
-        );
+        place(tcb_slot(cfg.root_tcb, CSPACE_ROOT), cnode_cap);
         place(root(2), cnode_cap);
         place(root(1), Cap::Tcb { obj: cfg.root_tcb });
         place(root(4), Cap::IrqControl);
+        let frame = Cap::Frame {
+            obj: cfg.root_ipc_buffer,
+            rights: Rights::READ_WRITE,
+            mapping: None,
+        };
+        place(tcb_slot(cfg.root_tcb, IPC_BUFFER_SLOT), frame);
+        place(root(7), frame);
+        let vspace = Cap::VSpace {
+            obj: cfg.root_vspace,
+        };
+        place(tcb_slot(cfg.root_tcb, VSPACE_ROOT), vspace);
+        place(root(3), vspace);
         for (i, u) in cfg.untypeds.iter().enumerate() {
             place(
                 root(16 + i as u64),
@@ -306,39 +393,248 @@ impl Model {
         }
         s.current = Some(cfg.root_tcb);
         s.kernel_memory = cfg.kernel_memory.clone();
-        Model { state: s }
+        Model {
+            state: s,
+            arch: cfg.arch,
+        }
     }
 
-    /// One `Call` by the current thread (spec: SYS-4 … SYS-9, SYS-18).
-    /// `preempt` is the interrupt oracle, asked at the points listed in the
-    /// module documentation (SYS-17).
-    pub fn invoke(&mut self, inv: &Invocation, preempt: &mut dyn FnMut() -> bool) -> Outcome {
-        // No current thread (the idle thread) makes no system call.
-        let Some(caller) = self.state.current else {
-            return Outcome::NoResult;
+    /// One kernel entry (spec: SYS-1, SYS-2): a system call or an
+    /// exception by the current thread, or a timer tick; then the
+    /// scheduler's choice (SCHED-5). `preempt` is the interrupt oracle,
+    /// asked at the points listed in the module documentation (SYS-17).
+    pub fn entry(&mut self, e: &Entry, preempt: &mut dyn FnMut() -> bool) -> Outcome {
+        let c0 = self.state.current;
+        let out = match (e, c0) {
+            // spec: SCHED-6.
+            (Entry::Tick, _) => {
+                self.tick();
+                Outcome::Other
+            }
+            // The idle thread makes no system call and takes no exception.
+            (_, None) => Outcome::Other,
+            (Entry::Syscall(actions), Some(t)) => self.syscall(t, actions, preempt),
+            (Entry::Exception(actions, fault), Some(t)) => self.exception(t, actions, *fault),
         };
+        // spec: SYS-2, SCHED-5.
+        self.choose(c0);
+        out
+    }
+
+    /// A test convenience: the current thread (if `Running`) sets its
+    /// registers for `Call` as ABI-5 and MSG-3, MSG-4 say — number, cptr,
+    /// the info word (label, length, extra_caps), MR0 … MR3, and its IPC
+    /// buffer's `msg[4 ..]` and `caps_or_badges` — and makes the call.
+    pub fn invoke(&mut self, inv: &Invocation, preempt: &mut dyn FnMut() -> bool) -> Outcome {
+        let l = self.layout();
+        let len = inv.words.len().min(120) as u64;
+        let extra = inv.extra.len().min(MAX_EXTRA_CAPS) as u64;
+        let info = ((inv.label & ((1 << 52) - 1)) << 12) | (extra << 7) | len;
+        let mut regs = vec![
+            (l.number, Syscall::Call.number()),
+            (l.cptr, inv.cptr),
+            (l.info, info),
+        ];
+        let mut buffer = Vec::new();
+        for (i, &w) in inv.words.iter().take(120).enumerate() {
+            if i < 4 {
+                regs.push((l.mrs[i], w));
+            } else {
+                buffer.push((regs::MSG + i, w));
+            }
+        }
+        for (i, &c) in inv.extra.iter().take(MAX_EXTRA_CAPS).enumerate() {
+            buffer.push((regs::CAPS + i, c));
+        }
+        self.entry(&Entry::Syscall(UserActions { regs, buffer }), preempt)
+    }
+
+    // ----- system calls and exceptions ---------------------------------
+
+    /// A system call by the current thread `t` (spec: SYS-3 … SYS-18).
+    fn syscall(
+        &mut self,
+        t: Addr,
+        actions: &UserActions,
+        preempt: &mut dyn FnMut() -> bool,
+    ) -> Outcome {
+        let l = self.layout();
+        if self.state_of(t) == Some(ThreadState::Running) {
+            self.apply_user_actions(t, actions);
+            // spec: ABI-17 — the saved PC is the address after the
+            // instruction.
+            let pc = self.reg(t, l.pc);
+            self.set_reg(t, l.pc, pc.wrapping_add(l.syscall_len));
+        }
+        // A Restart thread re-executes its call: its saved PC already is
+        // the address after the instruction (ABI-17). Either way it now
+        // executes the call.
+        self.set_state(t, ThreadState::Running);
         // spec: SYS-18 — finish the unfinished deletion first.
         if let Some(cur) = self.state.pending_delete.take() {
             if self.zombie_steps(cur, preempt).is_err() {
-                return self.preempted(caller);
+                return self.preempted(t);
             }
-            if !self.is_runnable(caller) {
+            if !self.is_runnable(t) {
                 // The deletion suspended or destroyed the caller: its own
                 // call does not start.
-                return self.finish(caller, Outcome::NoResult);
+                return Outcome::Other;
             }
         }
-        // spec: SYS-6 — decode everything, then invoke.
-        let op = match self.decode(caller, inv) {
-            Ok(op) => op,
-            // spec: SYS-4 — fault delivery (FLT-3) is not modelled yet.
-            Err(Refusal::Fault(f)) => return self.finish(caller, Outcome::CapFault(f)),
-            Err(Refusal::Error(e)) => return self.finish(caller, Outcome::Result(Err(e))),
+        let number = self.reg(t, l.number);
+        let Ok(call) = Syscall::try_from(number) else {
+            // spec: SYS-3.
+            return self.fault(t, Fault::UnknownSyscall { number });
         };
-        match self.perform(op, preempt) {
-            Ok(()) => self.finish(caller, Outcome::Result(Ok(Vec::new()))),
-            Err(Preempted) => self.preempted(caller),
+        match call {
+            Syscall::Send | Syscall::NBSend | Syscall::Call => self.send_call(t, call, preempt),
+            Syscall::Recv => self.receive(t, true),
+            Syscall::NBRecv => self.receive(t, false),
+            Syscall::Reply => {
+                // spec: SYS-12.
+                self.reply(t);
+                Outcome::Other
+            }
+            Syscall::ReplyRecv => {
+                // spec: SYS-13.
+                self.reply(t);
+                self.receive(t, true)
+            }
+            Syscall::Yield => {
+                // spec: SYS-14, SCHED-7.
+                self.yield_now(t);
+                Outcome::Other
+            }
         }
+    }
+
+    /// A processor exception by the current thread `t` (spec: FLT-1,
+    /// FLT-2): the saved PC is the faulting instruction's address.
+    fn exception(&mut self, t: Addr, actions: &UserActions, f: Fault) -> Outcome {
+        let l = self.layout();
+        match self.state_of(t) {
+            Some(ThreadState::Running) => self.apply_user_actions(t, actions),
+            Some(ThreadState::Restart) => {
+                // It re-executes the instruction at pc − syscall_len.
+                let pc = self.reg(t, l.pc);
+                self.set_reg(t, l.pc, pc.wrapping_sub(l.syscall_len));
+            }
+            _ => {}
+        }
+        self.set_state(t, ThreadState::Running);
+        self.fault(t, f)
+    }
+
+    /// The thread `t` making this entry faults (FLT-1, FLT-3).
+    fn fault(&mut self, t: Addr, f: Fault) -> Outcome {
+        self.raise_fault(t, f);
+        Outcome::Fault(f)
+    }
+
+    /// Send, NBSend and Call (spec: SYS-4, SYS-5, SYS-8, SYS-9).
+    fn send_call(&mut self, t: Addr, call: Syscall, preempt: &mut dyn FnMut() -> bool) -> Outcome {
+        let l = self.layout();
+        let is_call = call == Syscall::Call;
+        let root = tcb_slot(t, CSPACE_ROOT);
+        let cptr = self.reg(t, l.cptr);
+        // spec: SYS-4, ERR-6 step 0.
+        let (invoked, cap) = match self.lookup_cap(root, cptr) {
+            Ok(found) => found,
+            Err(_) if call == Syscall::NBSend => return Outcome::Other,
+            Err(failure) => {
+                return self.fault(
+                    t,
+                    Fault::Cap {
+                        address: cptr,
+                        in_receive_phase: false,
+                        failure,
+                    },
+                );
+            }
+        };
+        // spec: SYS-5, MSG-2 … MSG-4, ERR-6 step 1.
+        let msg = self.read_message(t);
+        let mut extra = Vec::new();
+        for (i, &c) in msg.caps.iter().enumerate() {
+            match self.lookup_cap(root, c) {
+                Ok(found) => extra.push(found),
+                Err(failure) => {
+                    let e = ErrorDetail::FailedLookup {
+                        position: i as u64 + 1,
+                        failure,
+                    };
+                    return self.answer(t, is_call, Err(e));
+                }
+            }
+        }
+        match cap {
+            Cap::Endpoint { obj, badge, rights } => {
+                // spec: IPC-2.
+                if !rights.contains(Rights::WRITE)
+                    || (is_call
+                        && !rights.contains(Rights::GRANT)
+                        && !rights.contains(Rights::GRANT_REPLY))
+                {
+                    let e = ErrorDetail::InvalidCapability { position: 0 };
+                    return self.answer(t, is_call, Err(e));
+                }
+                self.send_ipc(
+                    t,
+                    obj,
+                    ipc::SendCap {
+                        badge,
+                        grant: rights.contains(Rights::GRANT),
+                        grant_reply: rights.contains(Rights::GRANT_REPLY),
+                    },
+                    is_call,
+                    call != Syscall::NBSend,
+                );
+                Outcome::Other
+            }
+            Cap::Notification { obj, badge, rights } => {
+                // spec: NTFN-2.
+                if !rights.contains(Rights::WRITE) {
+                    let e = ErrorDetail::InvalidCapability { position: 0 };
+                    return self.answer(t, is_call, Err(e));
+                }
+                // spec: NTFN-3.
+                self.signal(obj, badge);
+                self.answer(t, is_call, Ok(Vec::new()))
+            }
+            Cap::Reply { .. } => {
+                // spec: SYS-5, IPC-17.
+                self.deliver_reply(t, invoked);
+                self.answer(t, is_call, Ok(Vec::new()))
+            }
+            _ => {
+                // spec: SYS-6 — decode everything, then invoke.
+                let op = match self.decode(t, invoked, cap, msg.label, &msg.words, &extra) {
+                    Ok(op) => op,
+                    Err(e) => return self.answer(t, is_call, Err(e)),
+                };
+                match self.perform(t, op, preempt) {
+                    Ok(words) => self.answer(t, is_call, Ok(words)),
+                    Err(Preempted) => self.preempted(t),
+                }
+            }
+        }
+    }
+
+    /// The end of an invocation by `t` (SYS-8, SYS-9): with Call and `t`
+    /// still `Running`, the result is written to its registers.
+    fn answer(&mut self, t: Addr, is_call: bool, res: Result<Vec<u64>, ErrorDetail>) -> Outcome {
+        if !is_call || self.state_of(t) != Some(ThreadState::Running) {
+            return Outcome::Other;
+        }
+        let (label, words) = match &res {
+            Ok(words) => (0, words.clone()),
+            Err(e) => (
+                e.error().code(),
+                e.to_words()[..ErrorDetail::length_of(e.error())].to_vec(),
+            ),
+        };
+        self.write_message(t, label, &words, 0, 0, 0);
+        Outcome::Result(res)
     }
 
     // ----- results and scheduling -------------------------------------
@@ -357,43 +653,28 @@ impl Model {
         }
     }
 
+    fn state_of(&self, t: Addr) -> Option<ThreadState> {
+        self.tcb(t).map(|tcb| tcb.state)
+    }
+
+    fn set_state(&mut self, t: Addr, s: ThreadState) {
+        if let Some(tcb) = self.tcb_mut(t) {
+            tcb.state = s;
+        }
+    }
+
     fn is_runnable(&self, t: Addr) -> bool {
         self.tcb(t).is_some_and(|tcb| tcb.state.is_runnable())
     }
 
-    /// The end of a completed call (SYS-9): a runnable caller resumes
-    /// `Running` with `outcome`; otherwise there is no result.
-    fn finish(&mut self, caller: Addr, outcome: Outcome) -> Outcome {
-        if self.is_runnable(caller) {
-            if let Some(tcb) = self.tcb_mut(caller) {
-                tcb.state = ThreadState::Running;
-            }
-            outcome
-        } else {
-            self.schedule();
-            Outcome::NoResult
-        }
-    }
-
-    /// A preemption point found an interrupt pending (SYS-16, DER-16).
+    /// A preemption point found an interrupt pending (SYS-16, DER-16): the
+    /// caller, if still runnable, is left `Restart` (its saved PC is the
+    /// address after the call, ABI-17).
     fn preempted(&mut self, caller: Addr) -> Outcome {
-        if self.is_runnable(caller)
-            && let Some(tcb) = self.tcb_mut(caller)
-        {
-            tcb.state = ThreadState::Restart;
+        if self.is_runnable(caller) {
+            self.set_state(caller, ThreadState::Restart);
         }
-        self.schedule();
         Outcome::Preempted
-    }
-
-    /// SCHED-5, reduced: a `current` that is no longer runnable gives way
-    /// to the idle thread (there are no ready queues in the state yet).
-    fn schedule(&mut self) {
-        if let Some(c) = self.state.current
-            && !self.is_runnable(c)
-        {
-            self.state.current = None;
-        }
     }
 
     // ----- slots and lookups ------------------------------------------
@@ -467,45 +748,39 @@ impl Model {
 
     // ----- decode ------------------------------------------------------
 
-    /// Decode the call (spec: SYS-4, SYS-5, ERR-6). Reads only.
-    fn decode(&self, caller: Addr, inv: &Invocation) -> Result<Op, Refusal> {
-        let root = SlotRef::Tcb {
-            obj: caller,
-            index: CSPACE_ROOT,
-        };
-        // spec: SYS-4, ERR-6 step 0.
-        let (invoked, cap) = self.lookup_cap(root, inv.cptr).map_err(Refusal::Fault)?;
-        // spec: SYS-5, ERR-6 step 1 — extra capabilities in order.
-        let mut extra = Vec::new();
-        for (i, &cptr) in inv.extra.iter().take(MAX_EXTRA_CAPS).enumerate() {
-            let found = self.lookup_cap(root, cptr).map_err(|failure| {
-                Refusal::Error(ErrorDetail::FailedLookup {
-                    position: i as u64 + 1,
-                    failure,
-                })
-            })?;
-            extra.push(found);
-        }
-        let words = &inv.words[..inv.words.len().min(MAX_WORDS)];
+    /// Decode an invocation of a kernel object by `caller` (spec: SYS-5,
+    /// ERR-6 steps 2 and 3). Reads only.
+    fn decode(
+        &self,
+        caller: Addr,
+        invoked: SlotRef,
+        cap: Cap,
+        label: u64,
+        words: &[u64],
+        extra: &[(SlotRef, Cap)],
+    ) -> Result<Op, Refusal> {
         // spec: ERR-6 step 2 — an unknown label, or one of another type.
-        let label = Label::try_from(inv.label).ok();
-        let illegal = Err(Refusal::Error(ErrorDetail::IllegalOperation));
+        let label = Label::try_from(label).ok();
+        let illegal = Err(ErrorDetail::IllegalOperation);
         match cap {
             Cap::Untyped { .. } => match label {
-                Some(Label::UntypedRetype) => self.decode_retype(invoked, cap, words, &extra),
+                Some(Label::UntypedRetype) => self.decode_retype(invoked, cap, words, extra),
                 _ => illegal,
             },
             Cap::CNode { obj } => match label {
                 Some(l) if l.invoked() == Invoked::CNode => {
-                    self.decode_cnode(caller, obj, l, words, &extra)
+                    self.decode_cnode(caller, obj, l, words, extra)
                 }
                 _ => illegal,
             },
-            // not yet modelled: TCB-4 … TCB-14 (every TCB label, and any
-            // other label, gives IllegalOperation for now).
-            Cap::Tcb { .. } => illegal,
-            // not yet modelled: IPC-2 … IPC-9, NTFN-2, NTFN-3, IPC-17
-            // (Send/Call on endpoints, notifications and replies).
+            Cap::Tcb { obj } => match label {
+                Some(l) if l.invoked() == Invoked::Tcb => {
+                    self.decode_tcb(caller, obj, l, words, extra)
+                }
+                _ => illegal,
+            },
+            // Endpoints, notifications and replies are not kernel-object
+            // invocations (SYS-5): `send_call` handles them.
             Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. } => illegal,
             // not yet modelled: IRQ-4 … IRQ-7.
             Cap::IrqControl | Cap::IrqHandler { .. } => illegal,
@@ -537,7 +812,7 @@ impl Model {
         };
         // spec: UT-5 #1.
         if words.len() < 4 || extra.is_empty() {
-            return Err(ErrorDetail::TruncatedMessage.into());
+            return Err(ErrorDetail::TruncatedMessage);
         }
         let (ty_word, size_word, offset, count) = (words[0], words[1], words[2], words[3]);
         // spec: UT-5 #2.
@@ -549,24 +824,24 @@ impl Model {
             .map_err(|e| range_error(u64::from(e.min), u64::from(e.max)))?;
         // spec: UT-5 #4, UT-13.
         if device && !ty.allowed_from_device() {
-            return Err(ErrorDetail::InvalidArgument { index: 0 }.into());
+            return Err(ErrorDetail::InvalidArgument { index: 0 });
         }
         // spec: UT-5 #5.
         let Cap::CNode { obj: dest } = extra[0].1 else {
-            return Err(ErrorDetail::InvalidCapability { position: 1 }.into());
+            return Err(ErrorDetail::InvalidCapability { position: 1 });
         };
         // spec: UT-5 #6.
         if !(1..=RETYPE_FAN_OUT_LIMIT).contains(&count) {
-            return Err(range_error(1, RETYPE_FAN_OUT_LIMIT).into());
+            return Err(range_error(1, RETYPE_FAN_OUT_LIMIT));
         }
         // spec: UT-5 #7.
         let slots = 1u64 << self.cnode_radix(dest);
         if offset >= slots {
-            return Err(range_error(0, slots - 1).into());
+            return Err(range_error(0, slots - 1));
         }
         // spec: UT-5 #8.
         if count > slots - offset {
-            return Err(range_error(1, slots - offset).into());
+            return Err(range_error(1, slots - offset));
         }
         // spec: UT-5 #9.
         if (offset..offset + count).any(|i| {
@@ -576,7 +851,7 @@ impl Model {
             })
             .is_some()
         }) {
-            return Err(ErrorDetail::DeleteFirst.into());
+            return Err(ErrorDetail::DeleteFirst);
         }
         // spec: UT-6 — the effective watermark.
         let w = if self.has_children(invoked) {
@@ -591,8 +866,7 @@ impl Model {
         if start + u128::from(count) * obj_size > size {
             return Err(ErrorDetail::NotEnoughMemory {
                 available: (size - u128::from(w)) as u64,
-            }
-            .into());
+            });
         }
         Ok(Op::Retype(RetypePlan {
             untyped: invoked,
@@ -652,11 +926,11 @@ impl Model {
         };
         // spec: CNODE-2 #1.
         if words.len() < needed || extra.is_empty() {
-            return Err(ErrorDetail::TruncatedMessage.into());
+            return Err(ErrorDetail::TruncatedMessage);
         }
         // spec: CNODE-2 #2.
         let Cap::CNode { obj: src_cnode } = extra[0].1 else {
-            return Err(ErrorDetail::InvalidCapability { position: 1 }.into());
+            return Err(ErrorDetail::InvalidCapability { position: 1 });
         };
         // spec: CNODE-2 #3, #4 (CNODE-1).
         let dest = self.index_in(cnode, words[0])?;
@@ -673,30 +947,29 @@ impl Model {
         };
         // spec: CNODE-2 #6.
         if self.cap(dest).is_some() {
-            return Err(ErrorDetail::DeleteFirst.into());
+            return Err(ErrorDetail::DeleteFirst);
         }
         // spec: CNODE-2 #7.
         let Some(source) = self.cap(src) else {
             return Err(ErrorDetail::FailedLookup {
                 position: 1,
                 failure: failure(LookupFailureKind::MissingCapability, 0, 0),
-            }
-            .into());
+            });
         };
         // spec: CNODE-2 #8 (Copy and Mint only), CAP-9.
         if matches!(kind, Transfer::Copy | Transfer::Mint) && !self.derivable(&source) {
-            return Err(ErrorDetail::IllegalOperation.into());
+            return Err(ErrorDetail::IllegalOperation);
         }
         if matches!(kind, Transfer::Mint | Transfer::Mutate) && badge != 0 {
             match source {
                 // spec: CNODE-3 #10.
                 Cap::Endpoint { badge: b, .. } | Cap::Notification { badge: b, .. } => {
                     if b != 0 {
-                        return Err(ErrorDetail::IllegalOperation.into());
+                        return Err(ErrorDetail::IllegalOperation);
                     }
                 }
                 // spec: CNODE-3 #9.
-                _ => return Err(ErrorDetail::InvalidArgument { index: 3 }.into()),
+                _ => return Err(ErrorDetail::InvalidArgument { index: 3 }),
             }
         }
         let new = masked(source, mask, badge);
@@ -722,7 +995,7 @@ impl Model {
             Transfer::Mutate => {
                 // spec: CNODE-5 #11.
                 if new != source && self.has_children(src) {
-                    return Err(ErrorDetail::RevokeFirst.into());
+                    return Err(ErrorDetail::RevokeFirst);
                 }
                 Ok(Op::Move {
                     src,
@@ -744,7 +1017,7 @@ impl Model {
     ) -> Result<Op, Refusal> {
         // spec: CNODE-6, CNODE-7, CNODE-8, CNODE-10 — 1 word.
         let Some(&index) = words.first() else {
-            return Err(ErrorDetail::TruncatedMessage.into());
+            return Err(ErrorDetail::TruncatedMessage);
         };
         // spec: CNODE-1 — index in range.
         let slot = self.index_in(cnode, index)?;
@@ -758,17 +1031,16 @@ impl Model {
                 None => Err(ErrorDetail::FailedLookup {
                     position: 0,
                     failure: failure(LookupFailureKind::MissingCapability, 0, 0),
-                }
-                .into()),
+                }),
                 Some(Cap::Endpoint { obj, badge, rights }) if rights == Rights::ALL => {
                     Ok(Op::CancelBadgedSends { ep: obj, badge })
                 }
-                Some(_) => Err(ErrorDetail::IllegalOperation.into()),
+                Some(_) => Err(ErrorDetail::IllegalOperation),
             },
             // spec: CNODE-10.
             Label::CNodeSaveCaller => {
                 if self.cap(slot).is_some() {
-                    return Err(ErrorDetail::DeleteFirst.into());
+                    return Err(ErrorDetail::DeleteFirst);
                 }
                 let reply = SlotRef::Tcb {
                     obj: caller,
@@ -805,29 +1077,30 @@ impl Model {
 
     // ----- invoke ------------------------------------------------------
 
-    /// Perform a decoded operation (SYS-6: only preemption stops it).
-    fn perform(&mut self, op: Op, preempt: &mut dyn FnMut() -> bool) -> Result<(), Preempted> {
+    /// Perform a decoded operation by `caller` (SYS-6: only preemption
+    /// stops it); the result words (ERR-9).
+    fn perform(
+        &mut self,
+        caller: Addr,
+        op: Op,
+        preempt: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<u64>, Preempted> {
         match op {
-            Op::Retype(plan) => self.retype(plan, preempt),
-            Op::Derive { src, dest, cap } => {
-                self.insert_child(src, dest, cap);
-                Ok(())
-            }
+            Op::Retype(plan) => self.retype(plan, preempt)?,
+            Op::Derive { src, dest, cap } => self.insert_child(src, dest, cap),
             Op::Move { src, dest, cap } => {
                 self.move_slot(src, dest);
                 if let Some(slot) = self.state.slots.get_mut(&dest) {
                     slot.cap = cap;
                 }
-                Ok(())
             }
-            Op::Delete(slot) => self.delete(slot, preempt),
-            Op::Revoke(slot) => self.revoke(slot, preempt),
-            Op::CancelBadgedSends { ep, badge } => {
-                self.cancel_badged_sends(ep, badge);
-                Ok(())
-            }
-            Op::Nothing => Ok(()),
+            Op::Delete(slot) => self.delete(slot, preempt)?,
+            Op::Revoke(slot) => self.revoke(slot, preempt)?,
+            Op::CancelBadgedSends { ep, badge } => self.cancel_badged_sends(ep, badge),
+            Op::Nothing => {}
+            Op::Tcb(op) => return self.perform_tcb(caller, op, preempt),
         }
+        Ok(Vec::new())
     }
 
     /// Retype: reset if needed, then place the objects (spec: UT-8,
@@ -871,9 +1144,13 @@ impl Model {
     fn reset(&mut self, slot: SlotRef, preempt: &mut dyn FnMut() -> bool) -> Result<(), Preempted> {
         loop {
             let Some(Slot {
-                cap: Cap::Untyped {
-                    device, watermark, ..
-                },
+                cap:
+                    Cap::Untyped {
+                        base,
+                        device,
+                        watermark,
+                        ..
+                    },
                 ..
             }) = self.state.slots.get_mut(&slot)
             else {
@@ -887,9 +1164,14 @@ impl Model {
                 *watermark = 0;
                 return Ok(());
             }
-            // spec: UT-10 — zero [chunk, watermark) (abstract memory), and
-            // lower the watermark to the chunk's start.
+            // spec: UT-10 — zero [chunk, watermark) and lower the
+            // watermark to the chunk's start.
+            let top = *base + *watermark;
             *watermark = ((*watermark - 1) >> RESET_CHUNK_BITS) << RESET_CHUNK_BITS;
+            let bottom = *base + *watermark;
+            self.state
+                .frame_data
+                .retain(|&a, _| !(bottom..top).contains(&a));
             if preempt() {
                 return Err(Preempted);
             }
@@ -909,16 +1191,7 @@ impl Model {
                 };
             }
             ObjectType::Tcb => (
-                Object::Tcb(Tcb {
-                    state: ThreadState::Inactive,
-                    priority: 0,
-                    mcp: 0,
-                    slice: TIME_SLICE_TICKS,
-                    ipc_buffer: 0,
-                    bound_notification: None,
-                    fault: None,
-                    reply_at: None,
-                }),
+                Object::Tcb(new_tcb(self.layout().words)),
                 Cap::Tcb { obj: at },
             ),
             ObjectType::Endpoint => (
@@ -1231,10 +1504,17 @@ impl Model {
             }
             Cap::Frame { obj, .. } => {
                 // spec: DER-12 Frame — the mapping is never set yet (VM-7
-                // not yet modelled). The table does not say it, but a final
-                // frame capability's frame ceases to exist (INV-10).
-                if fin {
-                    self.state.objects.remove(&obj);
+                // not yet modelled); a final capability's frame ceases to
+                // exist. Its bytes stay in memory below the watermark
+                // (DER-13), but contents are state only of live frames
+                // (ST-2), so its words leave `frame_data`.
+                if fin
+                    && let Some(Object::Frame { size_bits, .. }) = self.state.objects.remove(&obj)
+                {
+                    let end = obj + (1u64 << size_bits);
+                    self.state
+                        .frame_data
+                        .retain(|&a, _| !(obj..end).contains(&a));
                 }
                 false
             }
@@ -1276,68 +1556,11 @@ impl Model {
     }
 
     /// A thread taken off a queue by CancelBadgedSends or a finalisation
-    /// becomes `Restart` (CNODE-8, DER-12). A pending fault it was
-    /// delivering is dropped: it re-executes the faulting instruction, and
-    /// INV-26 allows a fault only while blocked.
+    /// becomes `Restart` and is appended to its ready queue (CNODE-8,
+    /// DER-12). A pending fault it was delivering is dropped: it
+    /// re-executes the faulting instruction (DER-12, INV-26).
     fn restart(&mut self, t: Addr) {
-        if let Some(tcb) = self.tcb_mut(t) {
-            tcb.state = ThreadState::Restart;
-            tcb.fault = None;
-        }
-    }
-
-    /// IPC-20: the Reply capability naming `caller` is deleted.
-    fn lost_reply(&mut self, caller: Addr) {
-        if let Some(tcb) = self.tcb_mut(caller) {
-            tcb.reply_at = None;
-            if tcb.fault.is_some() {
-                tcb.fault = None;
-                tcb.state = ThreadState::Inactive;
-            } else {
-                // Resumes with the NoReply label (registers not modelled).
-                tcb.state = ThreadState::Running;
-            }
-        }
-    }
-
-    /// TCB-10 Suspend: cancel the thread's IPC and stop it.
-    fn suspend(&mut self, t: Addr) {
-        let Some(tcb) = self.tcb(t) else {
-            return;
-        };
-        let (state, reply_at) = (tcb.state, tcb.reply_at);
-        match state {
-            ThreadState::BlockedOnSend { ep, .. } | ThreadState::BlockedOnRecv { ep, .. } => {
-                if let Some(Object::Endpoint(es)) = self.state.objects.get_mut(&ep)
-                    && let EndpointState::Sending(q) | EndpointState::Receiving(q) = es
-                {
-                    q.retain(|&x| x != t);
-                    if q.is_empty() {
-                        *es = EndpointState::Idle;
-                    }
-                }
-            }
-            ThreadState::BlockedOnNotification { ntfn } => {
-                if let Some(Object::Notification(n)) = self.state.objects.get_mut(&ntfn)
-                    && let NotificationState::Waiting(q) = &mut n.state
-                {
-                    q.retain(|&x| x != t);
-                    if q.is_empty() {
-                        n.state = NotificationState::Idle;
-                    }
-                }
-            }
-            _ => {}
-        }
-        // spec: IPC-19 — the Reply capability is removed with no effect.
-        if let Some(r) = reply_at {
-            self.remove_slot(r);
-        }
-        if let Some(tcb) = self.tcb_mut(t) {
-            tcb.reply_at = None;
-            tcb.fault = None;
-            tcb.state = ThreadState::Inactive;
-        }
+        self.set_restart(t);
     }
 
     /// DER-12 TCB: the thread's bound notification, if any, is unbound.

@@ -219,10 +219,48 @@ pub struct Tcb {
     pub ipc_buffer: u64,
     /// The bound notification.
     pub bound_notification: Option<Addr>,
-    /// A pending fault's label (ABI-9), while it waits for its handler.
-    pub fault: Option<u64>,
+    /// A pending fault, while it waits for its handler (spec: FLT-1).
+    pub fault: Option<Fault>,
+    /// The user register set (spec: ABI-10), `Layout::words` long.
+    pub context: Vec<u64>,
     /// The slot holding the Reply capability naming this thread.
     pub reply_at: Option<SlotRef>,
+}
+
+/// A fault a thread took (spec: FLT-1); its message is made from this and
+/// the thread's registers when it is delivered (FLT-4, FLT-5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// A failed capability lookup in a system call (SYS-4, SYS-11, NTFN-4).
+    Cap {
+        /// The capability address.
+        address: u64,
+        /// 1 when raised by the receive phase.
+        in_receive_phase: bool,
+        /// The lookup failure.
+        failure: abi::error::LookupFailure,
+    },
+    /// A system call number that is not one (SYS-3).
+    UnknownSyscall {
+        /// The number.
+        number: u64,
+    },
+    /// A processor exception other than a memory fault.
+    UserException {
+        /// x86_64 vector, aarch64 `ESR_EL1.EC`.
+        number: u64,
+        /// x86_64 error code, aarch64 `ESR_EL1`.
+        code: u64,
+    },
+    /// A translation or permission fault on a user access.
+    Vm {
+        /// The faulting address.
+        address: u64,
+        /// An instruction fetch.
+        instruction: bool,
+        /// x86_64 page-fault error code, aarch64 `ESR_EL1`.
+        status: u64,
+    },
 }
 
 /// Endpoint state (spec: IPC-1).
@@ -321,6 +359,13 @@ pub struct State {
     pub current: Option<Addr>,
     /// The slot of an unfinished deletion (spec: DER-16).
     pub pending_delete: Option<SlotRef>,
+    /// The ready queues (spec: SCHED-1): only non-empty ones, by priority,
+    /// head first.
+    pub ready: BTreeMap<u8, Vec<Addr>>,
+    /// Contents of the live non-device frames: their non-zero 64-bit
+    /// words, by physical address (8-aligned). What is absent is zero; a
+    /// frame that ceases to exist takes its words with it.
+    pub frame_data: BTreeMap<Addr, u64>,
     /// The kernel's own memory, `(base, len)` ranges (spec: INV-2).
     pub kernel_memory: Vec<(Addr, u64)>,
 }

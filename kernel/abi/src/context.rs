@@ -79,6 +79,95 @@ pub mod aarch64 {
     }
 }
 
+/// An architecture's register set as the portable kernel sees it: where
+/// each role of a system call (spec: ABI-5) and each special register
+/// (spec: ABI-10) sits in the context, so the object core and the model
+/// need no `cfg(target_arch)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of context words.
+    pub words: usize,
+    /// Program counter.
+    pub pc: usize,
+    /// Stack pointer.
+    pub sp: usize,
+    /// Flags register (`rflags` / `spsr`).
+    pub flags: usize,
+    /// Thread pointer of TCB-11.
+    pub tls: usize,
+    /// System call number (in).
+    pub number: usize,
+    /// Capability address (in) and badge (out).
+    pub cptr: usize,
+    /// Message info (in and out).
+    pub info: usize,
+    /// MR0 … MR3.
+    pub mrs: [usize; 4],
+    /// Length of the system call instruction in bytes (spec: ABI-17).
+    pub syscall_len: u64,
+    /// Registers a written value must keep below `USER_TOP` (TCB-5).
+    pub address_registers: &'static [usize],
+    /// Bits of the flags register a written value keeps.
+    pub user_flags: u64,
+    /// Bits of the flags register always set.
+    pub forced_flags: u64,
+}
+
+impl Layout {
+    /// x86_64 (spec: ABI-5, ABI-10).
+    pub const X86_64: Layout = Layout {
+        words: x86_64::CONTEXT_WORDS,
+        pc: x86_64::RIP,
+        sp: x86_64::RSP,
+        flags: x86_64::RFLAGS,
+        tls: x86_64::FS_BASE,
+        number: 3,            // rax
+        cptr: 8,              // rdi
+        info: 7,              // rsi
+        mrs: [6, 12, 10, 11], // rdx, r10, r8, r9
+        syscall_len: 2,
+        address_registers: &x86_64::ADDRESS_REGISTERS,
+        user_flags: x86_64::USER_RFLAGS,
+        forced_flags: x86_64::FORCED_RFLAGS,
+    };
+
+    /// aarch64 (spec: ABI-5, ABI-10).
+    pub const AARCH64: Layout = Layout {
+        words: aarch64::CONTEXT_WORDS,
+        pc: aarch64::PC,
+        sp: aarch64::SP,
+        flags: aarch64::SPSR,
+        tls: aarch64::TPIDR_EL0,
+        number: aarch64::X0 + 7,
+        cptr: aarch64::X0,
+        info: aarch64::X0 + 1,
+        mrs: [
+            aarch64::X0 + 2,
+            aarch64::X0 + 3,
+            aarch64::X0 + 4,
+            aarch64::X0 + 5,
+        ],
+        syscall_len: 4,
+        address_registers: &[],
+        user_flags: aarch64::USER_SPSR,
+        forced_flags: 0,
+    };
+
+    /// The value register `index` gets when `value` is written to it
+    /// (spec: TCB-5, ABI-10): `None` if the value is refused (an address
+    /// register at or above `USER_TOP`), the sanitised value for the flags
+    /// register, the value itself otherwise.
+    pub fn written(&self, index: usize, value: u64) -> Option<u64> {
+        if self.address_registers.contains(&index) && value >= USER_TOP {
+            None
+        } else if index == self.flags {
+            Some((value & self.user_flags) | self.forced_flags)
+        } else {
+            Some(value)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +198,25 @@ mod tests {
         assert_eq!(aarch64::sanitise_spsr(u64::MAX), 0xF000_0000);
         assert_eq!(aarch64::sanitise_spsr(0x3c5), 0);
         assert!(aarch64::acceptable(aarch64::PC, u64::MAX));
+    }
+
+    #[test]
+    fn layouts_name_the_abi_5_registers() {
+        // spec: ABI-5, ABI-17
+        let x = Layout::X86_64;
+        let name = |i: usize| x86_64::NAMES[i];
+        assert_eq!(
+            [name(x.number), name(x.cptr), name(x.info)],
+            ["rax", "rdi", "rsi"]
+        );
+        assert_eq!(x.mrs.map(name), ["rdx", "r10", "r8", "r9"]);
+        let a = Layout::AARCH64;
+        assert_eq!([a.number, a.cptr, a.info], [10, 3, 4]);
+        assert_eq!(a.mrs, [5, 6, 7, 8]);
+        assert_eq!((x.syscall_len, a.syscall_len), (2, 4));
+        assert_eq!(x.written(x.flags, 0), Some(0x202));
+        assert_eq!(x.written(x.pc, USER_TOP), None);
+        assert_eq!(a.written(a.pc, USER_TOP), Some(USER_TOP));
+        assert_eq!(a.written(a.flags, u64::MAX), Some(0xF000_0000));
     }
 }

@@ -123,10 +123,14 @@ pub enum Cap {
         /// `(asid, vaddr, level)` while linked.
         mapping: Option<(u16, u64, u8)>,
     },
-    /// A top-level table.
+    /// A top-level table. Its ASID travels in the capability: a VSpace
+    /// has exactly one capability until it gets an ASID (CAP-9), and every
+    /// later copy carries it.
     VSpace {
         /// The object.
         obj: PAddr,
+        /// Its ASID (spec: ASID-3).
+        asid: Option<u16>,
     },
     /// A CNode or TCB whose deletion is unfinished (spec: DER-14).
     Zombie {
@@ -247,7 +251,7 @@ impl Cap {
                     asid << 48 | vaddr,
                 ]
             }
-            Cap::VSpace { obj } => [obj | tag::VSPACE, 0],
+            Cap::VSpace { obj, asid } => [obj | tag::VSPACE, asid.map_or(0, |a| a as u64 + 1)],
             Cap::Zombie {
                 kind,
                 obj,
@@ -319,7 +323,10 @@ impl Cap {
                     field(w0, 53, 2) as u8,
                 )),
             },
-            tag::VSPACE => Cap::VSpace { obj },
+            tag::VSPACE => Cap::VSpace {
+                obj,
+                asid: w1.checked_sub(1).map(|a| a as u16),
+            },
             tag::ZOMBIE => {
                 let kind = if field(w0, HI, 1) == 0 {
                     ZombieKind::CNode {
@@ -366,7 +373,7 @@ impl Cap {
             Cap::Notification { obj, .. } => ObjRef::Notification(obj),
             Cap::Frame { obj, .. } => ObjRef::Frame(obj),
             Cap::PageTable { obj, .. } => ObjRef::PageTable(obj),
-            Cap::VSpace { obj } => ObjRef::VSpace(obj),
+            Cap::VSpace { obj, .. } => ObjRef::VSpace(obj),
             Cap::IrqHandler { line } => ObjRef::IrqLine(line),
             Cap::Null | Cap::Untyped { .. } | Cap::Reply { .. } | Cap::IrqControl => return None,
         })
@@ -470,9 +477,8 @@ impl Cap {
             | Cap::IrqControl
             | Cap::PageTable { .. }
             | Cap::Zombie { .. } => false,
-            // A VSpace is derivable only once it has an ASID (spec: ASID-3);
-            // ASIDs arrive with the VSpace layer, so none has one yet.
-            Cap::VSpace { .. } => false,
+            // A VSpace is derivable only once it has an ASID (spec: ASID-3).
+            Cap::VSpace { asid, .. } => asid.is_some(),
             _ => true,
         }
     }
@@ -503,7 +509,7 @@ pub enum ObjRef {
 mod tests {
     use super::*;
 
-    fn samples() -> [Cap; 14] {
+    fn samples() -> [Cap; 15] {
         [
             Cap::Null,
             Cap::Untyped {
@@ -544,7 +550,14 @@ mod tests {
                 obj: 0x3000,
                 mapping: Some((1, 0x20_0000, 3)),
             },
-            Cap::VSpace { obj: 0x5000 },
+            Cap::VSpace {
+                obj: 0x5000,
+                asid: Some(0xffff - 1),
+            },
+            Cap::VSpace {
+                obj: 0x6000,
+                asid: None,
+            },
             Cap::Zombie {
                 kind: ZombieKind::CNode { radix: 24 },
                 obj: 0x2000_0000,

@@ -256,29 +256,13 @@ impl<M: Memory> Kernel<M> {
             }
             _ => {}
         }
-        tcb::tcb_mut(&mut self.mem, t).fault = 0;
-        tcb::set_state(&mut self.mem, t, ThreadState::Inactive);
+        self.set_inactive(t);
     }
 
     /// Remove the binding between thread `t` and notification `n`.
-    fn unbind(&mut self, t: PAddr, n: PAddr) {
+    pub(crate) fn unbind(&mut self, t: PAddr, n: PAddr) {
         tcb::tcb_mut(&mut self.mem, t).bound_notification = 0;
         let o = ntfn_mut(&mut self.mem, n);
         o.bound_and_active &= 1;
-    }
-
-    /// A Reply capability to `caller` was deleted (spec: IPC-20).
-    fn lose_reply(&mut self, caller: PAddr) {
-        let t = tcb::tcb_mut(&mut self.mem, caller);
-        t.reply_at = 0;
-        let faulted = core::mem::take(&mut t.fault) != 0;
-        // The NoReply result reaches the caller's registers with the IPC
-        // layer; its state change is here.
-        let next = if faulted {
-            ThreadState::Inactive
-        } else {
-            ThreadState::Running
-        };
-        tcb::set_state(&mut self.mem, caller, next);
     }
 }

@@ -1,18 +1,26 @@
-//! The kernel state and one kernel entry: pending-deletion continuation,
-//! capability lookup, decode, invoke (spec: SYS-4 … SYS-9, SYS-18, CS-4).
+//! The kernel state and its entries: boot, capability lookup, and the
+//! processing of a system call, an exception or a timer tick, ending with
+//! the scheduler's choice (spec: SYS-1 … SYS-18, CS-4, SCHED-5).
 //!
 //! [`Kernel`] owns the machine memory (through [`Memory`]) and the few
 //! kernel globals; every object lives in that memory at an address user
-//! space chose by retyping. The bare-metal kernel and the host tests run
-//! this same code.
+//! space chose by retyping. The architecture's entry code saves the user
+//! registers into the current TCB, calls [`Kernel::entry`], and restores
+//! the registers of whatever thread is current afterwards. The bare-metal
+//! kernel and the host tests run this same code.
 
 use crate::cap::Cap;
+use crate::fault::Fault;
 use crate::mem::{Memory, PAddr};
 use crate::object::tcb::{self, ThreadState};
+use crate::ready::ReadyQueues;
 use crate::slot::{self, SLOT_SIZE};
+use abi::context::Layout;
 use abi::cptr::CPtr;
 use abi::error::{ErrorDetail, LookupFailure, LookupFailureKind};
-use abi::invocation::{Invoked, Label};
+use abi::invocation::{Invoked, Label, TcbSlot};
+use abi::rights::Rights;
+use abi::syscall::Syscall;
 
 /// One untyped region given to the root task at boot (spec: ST-10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,15 +33,24 @@ pub struct BootUntyped {
     pub device: bool,
 }
 
-/// Where boot places the root task's objects (spec: ST-10).
+/// Where boot places the root task's objects (spec: ST-10). The objects'
+/// memory must be zero and outside every untyped region.
 #[derive(Clone, Copy, Debug)]
 pub struct BootSpec<'a> {
-    /// The root TCB (2 KiB aligned, zeroed, outside every untyped).
+    /// The register layout of the architecture.
+    pub layout: Layout,
+    /// The root TCB (2 KiB aligned).
     pub root_tcb: PAddr,
-    /// The root CNode (aligned to its size, zeroed, outside every untyped).
+    /// The root CNode (aligned to its size).
     pub root_cnode: PAddr,
     /// The root CNode's radix (at least 5, so slot 16 exists).
     pub root_radix: u8,
+    /// The root IPC-buffer frame (4 KiB).
+    pub root_ipc_buffer: PAddr,
+    /// The root thread's IPC-buffer virtual address.
+    pub root_ipc_buffer_vaddr: u64,
+    /// The root VSpace (4 KiB); it gets ASID 1.
+    pub root_vspace: PAddr,
     /// The untyped regions, placed in root slots 16, 17, …
     pub untypeds: &'a [BootUntyped],
 }
@@ -43,19 +60,35 @@ pub mod root_slot {
     pub use abi::object::root_slot::*;
 }
 
-/// How a kernel entry ended, as the caller sees it.
+/// A kernel entry (spec: SYS-1). The user registers are already saved in
+/// the current TCB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// The current thread executed the system-call instruction.
+    Syscall,
+    /// The current thread took a processor exception (`UserException` or
+    /// `Vm` faults only).
+    Exception(Fault),
+    /// A timer tick (spec: SCHED-6).
+    Tick,
+}
+
+/// What an entry did, as the thread that made it sees it (the full effect
+/// is in the state; this summary serves tests and tracing).
+// Returned once per entry, by value: there is no heap to box into.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The call completed with the caller `Running` (spec: SYS-9).
-    Done(Result<(), ErrorDetail>),
-    /// The invoked capability's lookup failed (spec: SYS-4). Fault
-    /// delivery (FLT-3) joins with IPC; until then the caller stays
-    /// `Running` and the fault is reported here.
-    CapFault(LookupFailure),
+    /// A kernel-object invocation made with Call completed with the caller
+    /// `Running` (spec: SYS-9): its result words (also written to its
+    /// registers and IPC buffer, as far as MSG-6 delivers them).
+    Done(Result<Reply, ErrorDetail>),
+    /// The entry faulted the thread that made it (spec: FLT-1, FLT-3).
+    Fault(Fault),
     /// A preemption point found an interrupt pending (spec: SYS-16).
     Preempted,
-    /// The call left the caller not `Running` (spec: SYS-9).
-    NoResult,
+    /// Anything else.
+    Other,
 }
 
 /// A preemption point found an interrupt pending: stop, leave the caller
@@ -67,10 +100,14 @@ pub struct Preempted;
 pub struct Kernel<M: Memory> {
     /// Physical memory holding every object.
     pub mem: M,
-    /// The thread that runs on return to user space.
+    /// The register layout of the architecture.
+    pub layout: Layout,
+    /// The thread that runs on return to user space, 0 for the idle thread.
     pub current: PAddr,
     /// The slot of an unfinished deletion, 0 for none (spec: DER-16).
     pub pending_delete: PAddr,
+    /// The ready queues (spec: SCHED-1).
+    pub ready: ReadyQueues,
 }
 
 /// Address of slot `index` of the CNode at `cnode`.
@@ -91,9 +128,42 @@ pub(crate) const fn failure(
     }
 }
 
+/// A decoded invocation's inputs: the invoking thread, the invoked slot,
+/// the message words and the extra capabilities (slot and capability).
+pub(crate) struct Invocation<'a> {
+    pub caller: PAddr,
+    pub slot: PAddr,
+    pub words: &'a [u64],
+    pub extra: &'a [(PAddr, Cap)],
+}
+
+/// What a kernel-object invocation produced.
+pub(crate) type InvokeResult = Result<Result<Reply, ErrorDetail>, Preempted>;
+
+/// Result words of a successful invocation (spec: ERR-9): at most a
+/// register set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Number of words.
+    pub len: usize,
+    /// The words.
+    pub words: [u64; tcb::MAX_CONTEXT_WORDS],
+}
+
+impl Reply {
+    /// The words as a slice.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.words[..self.len]
+    }
+
+    pub(crate) const EMPTY: Reply = Reply {
+        len: 0,
+        words: [0; tcb::MAX_CONTEXT_WORDS],
+    };
+}
+
 impl<M: Memory> Kernel<M> {
-    /// Build the boot state of ST-10 in `mem` (the objects' memory must be
-    /// zero).
+    /// Build the boot state of ST-10 in `mem`.
     pub fn boot(mut mem: M, spec: &BootSpec<'_>) -> Kernel<M> {
         let (t, c) = (spec.root_tcb, spec.root_cnode);
         let cnode_cap = Cap::CNode {
@@ -106,17 +176,37 @@ impl<M: Memory> Kernel<M> {
             o.priority = abi::sched::MAX_PRIORITY;
             o.mcp = abi::sched::MAX_PRIORITY;
             o.slice = abi::sched::TIME_SLICE_TICKS as u64;
+            o.ipc_buffer = spec.root_ipc_buffer_vaddr;
         }
         // Parentless capabilities to one object are chained as neighbours
-        // (see `slot`), so the two root CNode capabilities are linked.
-        let cspace_root = tcb::slot_addr(t, abi::invocation::TcbSlot::CSpaceRoot as u64);
-        slot::insert_root(&mut mem, cspace_root, cnode_cap, None);
-        slot::insert_root(
-            &mut mem,
-            cnode_slot(c, root_slot::CNODE),
-            cnode_cap,
-            Some(cspace_root),
-        );
+        // (see `slot`).
+        let pairs = [
+            (TcbSlot::CSpaceRoot, root_slot::CNODE, cnode_cap),
+            (
+                TcbSlot::VSpaceRoot,
+                root_slot::VSPACE,
+                Cap::VSpace {
+                    obj: spec.root_vspace,
+                    asid: Some(1),
+                },
+            ),
+            (
+                TcbSlot::IpcBufferFrame,
+                root_slot::IPC_BUFFER,
+                Cap::Frame {
+                    obj: spec.root_ipc_buffer,
+                    size_bits: 12,
+                    device: false,
+                    rights: Rights::READ_WRITE,
+                    mapping: None,
+                },
+            ),
+        ];
+        for (ts, rs, cap) in pairs {
+            let in_tcb = tcb::slot_addr(t, ts as u64);
+            slot::insert_root(&mut mem, in_tcb, cap, None);
+            slot::insert_root(&mut mem, cnode_slot(c, rs), cap, Some(in_tcb));
+        }
         slot::insert_root(
             &mut mem,
             cnode_slot(c, root_slot::TCB),
@@ -141,8 +231,10 @@ impl<M: Memory> Kernel<M> {
         }
         Kernel {
             mem,
+            layout: spec.layout,
             current: t,
             pending_delete: 0,
+            ready: ReadyQueues::default(),
         }
     }
 
@@ -176,126 +268,214 @@ impl<M: Memory> Kernel<M> {
         }
     }
 
-    /// Capability lookup in the current thread's CSpace (spec: CS-6, CS-7):
-    /// the slot and its (non-null) capability.
-    pub fn lookup(&self, cptr: u64) -> Result<(PAddr, Cap), LookupFailure> {
-        let root_slot = tcb::slot_addr(self.current, abi::invocation::TcbSlot::CSpaceRoot as u64);
-        let s = self.resolve(slot::cap(&self.mem, root_slot), cptr)?;
+    /// Slot lookup in thread `t`'s CSpace (spec: CS-6, CS-7).
+    pub fn lookup_slot(&self, t: PAddr, cptr: u64) -> Result<PAddr, LookupFailure> {
+        let root = tcb::slot_addr(t, TcbSlot::CSpaceRoot as u64);
+        self.resolve(slot::cap(&self.mem, root), cptr)
+    }
+
+    /// Capability lookup in thread `t`'s CSpace (spec: CS-6, CS-7): the
+    /// slot and its (non-null) capability.
+    pub fn lookup(&self, t: PAddr, cptr: u64) -> Result<(PAddr, Cap), LookupFailure> {
+        let s = self.lookup_slot(t, cptr)?;
         match slot::cap(&self.mem, s) {
             Cap::Null => Err(failure(LookupFailureKind::MissingCapability, 0, 0)),
             c => Ok((s, c)),
         }
     }
 
-    /// One `Call` system call by the current thread (spec: SYS-4, SYS-5,
-    /// SYS-9, SYS-18). `preempt` answers, at each preemption point
-    /// (SYS-15), whether an interrupt is pending.
-    pub fn call(
-        &mut self,
-        cptr: u64,
-        label: u64,
-        words: &[u64],
-        extra: &[u64],
-        preempt: &mut dyn FnMut() -> bool,
-    ) -> Outcome {
-        let caller = self.current;
-        // The idle thread makes no system calls.
-        if caller == 0 {
-            return Outcome::NoResult;
-        }
+    /// One kernel entry, ending with the scheduler's choice (spec: SYS-1,
+    /// SYS-2). `preempt` answers, at each preemption point (SYS-15),
+    /// whether an interrupt is pending.
+    pub fn entry(&mut self, e: Entry, preempt: &mut dyn FnMut() -> bool) -> Outcome {
+        let c = self.current;
+        let outcome = match e {
+            Entry::Tick => {
+                self.tick();
+                Outcome::Other
+            }
+            _ if c == 0 => Outcome::Other,
+            Entry::Exception(f) => {
+                self.raise_fault(c, f);
+                Outcome::Fault(f)
+            }
+            Entry::Syscall => self.syscall(c, preempt),
+        };
+        self.choose(c);
+        outcome
+    }
+
+    fn syscall(&mut self, c: PAddr, preempt: &mut dyn FnMut() -> bool) -> Outcome {
         // spec: SYS-18 — finish an unfinished deletion first.
         if self.pending_delete != 0 {
             let at = core::mem::take(&mut self.pending_delete);
             if self.zombie_run(at, preempt).is_err() {
-                return self.preempted(caller);
+                return self.preempted(c);
             }
-            if !tcb::state(&self.mem, caller).is_runnable() {
-                return self.finish(caller, Outcome::NoResult);
+            if !tcb::state(&self.mem, c).is_runnable() {
+                return Outcome::Other;
             }
         }
-        match self.lookup(cptr) {
-            Err(f) => self.finish(caller, Outcome::CapFault(f)),
-            Ok(invoked) => match self.dispatch(invoked, label, words, extra, preempt) {
-                Err(Preempted) => self.preempted(caller),
-                Ok(r) => self.finish(caller, Outcome::Done(r)),
-            },
+        // The thread executes now; a `Restart` re-execution included.
+        tcb::set_state(&mut self.mem, c, ThreadState::Running);
+        let number = self.reg(c, self.layout.number);
+        let Ok(call) = Syscall::try_from(number) else {
+            // spec: SYS-3
+            let f = Fault::UnknownSyscall { number };
+            self.raise_fault(c, f);
+            return Outcome::Fault(f);
+        };
+        match call {
+            Syscall::Send | Syscall::NBSend | Syscall::Call => self.send_like(c, call, preempt),
+            Syscall::Recv | Syscall::NBRecv => self.receive(c, call == Syscall::Recv),
+            Syscall::Reply => {
+                self.reply(c);
+                Outcome::Other
+            }
+            Syscall::ReplyRecv => {
+                // spec: SYS-13
+                self.reply(c);
+                self.receive(c, true)
+            }
+            Syscall::Yield => {
+                self.yield_now();
+                Outcome::Other
+            }
         }
     }
 
-    /// The end of a completed call (spec: SYS-9): a runnable caller
-    /// resumes `Running` with `outcome`, otherwise there is no result.
-    fn finish(&mut self, caller: PAddr, outcome: Outcome) -> Outcome {
-        if tcb::state(&self.mem, caller).is_runnable() {
-            tcb::set_state(&mut self.mem, caller, ThreadState::Running);
-            outcome
-        } else {
-            self.schedule();
-            Outcome::NoResult
-        }
-    }
-
-    fn preempted(&mut self, caller: PAddr) -> Outcome {
+    fn preempted(&mut self, c: PAddr) -> Outcome {
         // spec: SYS-16, DER-16 — Restart, unless the work suspended it.
-        if tcb::state(&self.mem, caller).is_runnable() {
-            tcb::set_state(&mut self.mem, caller, ThreadState::Restart);
+        if tcb::state(&self.mem, c).is_runnable() {
+            tcb::set_state(&mut self.mem, c, ThreadState::Restart);
         }
-        self.schedule();
         Outcome::Preempted
     }
 
-    /// The scheduler's choice (spec: SCHED-5), reduced until the ready
-    /// queues join: a `current` that is no longer runnable gives way to
-    /// the idle thread (0).
-    fn schedule(&mut self) {
-        if self.current != 0 && !tcb::state(&self.mem, self.current).is_runnable() {
-            self.current = 0;
-        }
-    }
-
-    /// Look up the extra capabilities (spec: SYS-5) and dispatch on the
-    /// invoked capability's type and the label (spec: ERR-6).
-    fn dispatch(
-        &mut self,
-        (slot, cap): (PAddr, Cap),
-        label: u64,
-        words: &[u64],
-        extra: &[u64],
-        preempt: &mut dyn FnMut() -> bool,
-    ) -> Result<Result<(), ErrorDetail>, Preempted> {
-        let words = &words[..words.len().min(abi::msginfo::MAX_LENGTH as usize)];
+    /// Send, NBSend and Call (spec: SYS-4, SYS-5, SYS-8, SYS-9).
+    fn send_like(&mut self, c: PAddr, call: Syscall, preempt: &mut dyn FnMut() -> bool) -> Outcome {
+        let cptr = self.reg(c, self.layout.cptr);
+        let (slot, cap) = match self.lookup(c, cptr) {
+            Ok(found) => found,
+            Err(_) if call == Syscall::NBSend => return Outcome::Other,
+            Err(failure) => {
+                let f = Fault::Cap {
+                    address: cptr,
+                    in_receive_phase: false,
+                    failure,
+                };
+                self.raise_fault(c, f);
+                return Outcome::Fault(f);
+            }
+        };
+        let is_call = call == Syscall::Call;
+        let msg = self.read_message(c);
         let mut caps = [(0, Cap::Null); abi::msginfo::MAX_EXTRA_CAPS as usize];
-        let n = extra.len().min(caps.len());
-        for (i, &c) in extra[..n].iter().enumerate() {
-            match self.lookup(c) {
-                Ok(found) => caps[i] = found,
+        for (i, at) in caps.iter_mut().enumerate().take(msg.extra) {
+            match self.lookup(c, self.extra_cptr(c, i)) {
+                Ok(found) => *at = found,
                 Err(failure) => {
-                    return Ok(Err(ErrorDetail::FailedLookup {
+                    let e = ErrorDetail::FailedLookup {
                         position: i as u64 + 1,
                         failure,
-                    }));
+                    };
+                    return self.answer(c, is_call, Ok(Err(e)));
                 }
             }
         }
-        let extra = &caps[..n];
-        let label = Label::try_from(label).ok();
-        let inv = Invocation { slot, words, extra };
-        match (cap, label) {
-            (Cap::Untyped { .. }, Some(Label::UntypedRetype)) => self.retype(&inv, preempt),
-            (Cap::CNode { .. }, Some(l)) if l.invoked() == Invoked::CNode => {
-                self.cnode_invoke(l, &inv, preempt)
+        match cap {
+            Cap::Endpoint { obj, badge, rights } => {
+                // spec: IPC-2
+                let can_call =
+                    rights.contains(Rights::GRANT) || rights.contains(Rights::GRANT_REPLY);
+                if !rights.contains(Rights::WRITE) || (is_call && !can_call) {
+                    let e = ErrorDetail::InvalidCapability { position: 0 };
+                    return self.answer(c, is_call, Ok(Err(e)));
+                }
+                self.send_ipc(
+                    c,
+                    obj,
+                    badge,
+                    rights.contains(Rights::GRANT),
+                    rights.contains(Rights::GRANT_REPLY),
+                    is_call,
+                    call != Syscall::NBSend,
+                );
+                Outcome::Other
             }
-            // Invocations of TCB, IRQ, VSpace and ASID objects, and message
-            // passing on endpoints, notifications and replies, join the
-            // object core with their layers; until then they are refused.
+            Cap::Notification { obj, badge, rights } => {
+                // spec: NTFN-2, NTFN-3
+                if !rights.contains(Rights::WRITE) {
+                    let e = ErrorDetail::InvalidCapability { position: 0 };
+                    return self.answer(c, is_call, Ok(Err(e)));
+                }
+                self.signal(obj, badge);
+                self.answer(c, is_call, Ok(Ok(Reply::EMPTY)))
+            }
+            Cap::Reply { .. } => {
+                // spec: IPC-17
+                self.deliver_reply(c, slot);
+                self.answer(c, is_call, Ok(Ok(Reply::EMPTY)))
+            }
+            _ => {
+                let words = &msg.words[..msg.length];
+                let inv = Invocation {
+                    caller: c,
+                    slot,
+                    words,
+                    extra: &caps[..msg.extra],
+                };
+                let r = self.invoke(cap, msg.label, &inv, preempt);
+                self.answer(c, is_call, r)
+            }
+        }
+    }
+
+    /// Give the result of an invocation to its caller (spec: SYS-8, SYS-9).
+    fn answer(&mut self, c: PAddr, is_call: bool, r: InvokeResult) -> Outcome {
+        let r = match r {
+            Err(Preempted) => return self.preempted(c),
+            Ok(r) => r,
+        };
+        let running = tcb::state(&self.mem, c) == ThreadState::Running;
+        if !is_call || !running {
+            return Outcome::Other;
+        }
+        match r {
+            Ok(reply) => {
+                self.write_result(c, Ok(reply.as_slice()));
+                Outcome::Done(Ok(reply))
+            }
+            Err(e) => {
+                self.write_result(c, Err(e));
+                Outcome::Done(Err(e))
+            }
+        }
+    }
+
+    /// Dispatch a kernel-object invocation on the invoked capability's
+    /// type and the label (spec: ERR-6 step 2).
+    fn invoke(
+        &mut self,
+        cap: Cap,
+        label: u64,
+        inv: &Invocation<'_>,
+        preempt: &mut dyn FnMut() -> bool,
+    ) -> InvokeResult {
+        let label = Label::try_from(label).ok();
+        match (cap, label) {
+            (Cap::Untyped { .. }, Some(Label::UntypedRetype)) => {
+                Ok(self.retype(inv, preempt)?.map(|()| Reply::EMPTY))
+            }
+            (Cap::CNode { .. }, Some(l)) if l.invoked() == Invoked::CNode => {
+                Ok(self.cnode_invoke(l, inv, preempt)?.map(|()| Reply::EMPTY))
+            }
+            (Cap::Tcb { obj }, Some(l)) if l.invoked() == Invoked::Tcb => {
+                self.tcb_invoke(obj, l, inv, preempt)
+            }
+            // IRQ, VSpace and ASID invocations join the object core with
+            // their layer; until then they are refused.
             _ => Ok(Err(ErrorDetail::IllegalOperation)),
         }
     }
-}
-
-/// A decoded invocation's inputs: the invoked slot, the message words and
-/// the extra capabilities (slot and capability each).
-pub(crate) struct Invocation<'a> {
-    pub slot: PAddr,
-    pub words: &'a [u64],
-    pub extra: &'a [(PAddr, Cap)],
 }

@@ -15,12 +15,16 @@ extern crate alloc;
 
 pub mod cap;
 pub mod delete;
+pub mod fault;
+pub mod ipc;
 pub mod kernel;
 pub mod mem;
+pub mod message;
 pub mod object;
 #[cfg(feature = "check")]
 pub mod project;
 pub mod queue;
 pub mod ready;
 pub mod region;
+pub mod sched;
 pub mod slot;

@@ -11,6 +11,7 @@
 //! are compared as well.
 
 use crate::cap::{Cap, ZombieKind};
+use crate::fault::Fault;
 use crate::kernel::{Kernel, cnode_slot};
 use crate::mem::{Memory, PAddr};
 use crate::object::{endpoint, notification, tcb};
@@ -118,6 +119,12 @@ pub fn project<M: Memory>(
     if k.pending_delete != 0 {
         state.pending_delete = Some(name(k.pending_delete)?);
     }
+    for p in 0..=255u8 {
+        let q: Vec<PAddr> = k.ready.queue(p).iter(m, tcb::QUEUE_LINKS_AT).collect();
+        if !q.is_empty() {
+            state.ready.insert(p, q);
+        }
+    }
     for &(a, r, cap) in &found {
         let parent = slot::parent(m, a).map(name).transpose()?;
         let children = slot::children(m, a)
@@ -154,7 +161,7 @@ pub fn project<M: Memory>(
                 s::Cap::Notification { obj, badge, rights }
             }
             Cap::Tcb { obj } => {
-                state.objects.insert(obj, project_tcb(m, obj, &name)?);
+                state.objects.insert(obj, project_tcb(k, obj, &name)?);
                 s::Cap::Tcb { obj }
             }
             Cap::Reply { caller, can_grant } => s::Cap::Reply { caller, can_grant },
@@ -167,6 +174,14 @@ pub fn project<M: Memory>(
                 rights,
                 mapping,
             } => {
+                if !device {
+                    for a in (obj..obj + (1u64 << size_bits)).step_by(8) {
+                        let w = *crate::mem::get::<u64>(m, a);
+                        if w != 0 {
+                            state.frame_data.insert(a, w);
+                        }
+                    }
+                }
                 state.objects.insert(
                     obj,
                     s::Object::Frame {
@@ -187,8 +202,13 @@ pub fn project<M: Memory>(
                     mapping: mapping.map(|(asid, v, l)| (asid as u64, v, l as u32)),
                 }
             }
-            Cap::VSpace { obj } => {
-                state.objects.insert(obj, s::Object::VSpace { asid: None });
+            Cap::VSpace { obj, asid } => {
+                state.objects.insert(
+                    obj,
+                    s::Object::VSpace {
+                        asid: asid.map(u64::from),
+                    },
+                );
                 s::Cap::VSpace { obj }
             }
             Cap::Zombie {
@@ -204,7 +224,7 @@ pub fn project<M: Memory>(
                             radix: radix as u32,
                         },
                     ),
-                    ZombieKind::Tcb => (s::ZombieKind::Tcb, project_tcb(m, obj, &name)?),
+                    ZombieKind::Tcb => (s::ZombieKind::Tcb, project_tcb(k, obj, &name)?),
                 };
                 state.objects.insert(obj, o);
                 s::Cap::Zombie {
@@ -257,13 +277,36 @@ fn project_state(st: tcb::ThreadState) -> s::ThreadState {
     }
 }
 
-fn project_tcb(
-    m: &impl Memory,
+fn project_tcb<M: Memory>(
+    k: &Kernel<M>,
     obj: PAddr,
     name: &dyn Fn(PAddr) -> Result<SlotRef, Unprojectable>,
 ) -> Result<s::Object, Unprojectable> {
+    let m = &k.mem;
     let t = tcb::tcb(m, obj);
     let nonzero = |x: u64| (x != 0).then_some(x);
+    let fault = Fault::decode(t.fault).map(|f| match f {
+        Fault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        } => s::Fault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        },
+        Fault::UnknownSyscall { number } => s::Fault::UnknownSyscall { number },
+        Fault::UserException { number, code } => s::Fault::UserException { number, code },
+        Fault::Vm {
+            address,
+            instruction,
+            status,
+        } => s::Fault::Vm {
+            address,
+            instruction,
+            status,
+        },
+    });
     Ok(s::Object::Tcb(s::Tcb {
         state: project_state(tcb::state(m, obj)),
         priority: t.priority as u8,
@@ -271,7 +314,8 @@ fn project_tcb(
         slice: t.slice as u32,
         ipc_buffer: t.ipc_buffer,
         bound_notification: nonzero(t.bound_notification),
-        fault: nonzero(t.fault),
+        fault,
+        context: t.context[..k.layout.words].to_vec(),
         reply_at: nonzero(t.reply_at).map(name).transpose()?,
     }))
 }

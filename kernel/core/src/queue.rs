@@ -61,6 +61,21 @@ impl Queue {
         self.tail = node;
     }
 
+    /// Insert `node` at the head.
+    pub fn push_front(&mut self, m: &mut impl Memory, node: PAddr, links_at: u64) {
+        debug_assert!(node != 0);
+        *get_mut::<Links>(m, node + links_at) = Links {
+            prev: 0,
+            next: self.head,
+        };
+        if self.head == 0 {
+            self.tail = node;
+        } else {
+            get_mut::<Links>(m, self.head + links_at).prev = node;
+        }
+        self.head = node;
+    }
+
     /// Remove and return the first node.
     pub fn pop_front(&mut self, m: &mut impl Memory, links_at: u64) -> Option<PAddr> {
         let node = self.head;
@@ -124,6 +139,9 @@ mod tests {
         for &x in &n {
             q.push_back(&mut m, x, L);
         }
+        assert_eq!(q.iter(&m, L).collect::<Vec<_>>(), n);
+        q.remove(&mut m, n[0], L);
+        q.push_front(&mut m, n[0], L);
         assert_eq!(q.iter(&m, L).collect::<Vec<_>>(), n);
         q.remove(&mut m, n[2], L); // middle
         q.remove(&mut m, n[0], L); // head

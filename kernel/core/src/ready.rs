@@ -35,6 +35,14 @@ impl ReadyQueues {
         self.bitmap[p / 64] |= 1 << (p % 64);
     }
 
+    /// Insert `tcb` at the head of the queue of `prio` (a preempted thread
+    /// resumes first among its equals, spec: SCHED-5).
+    pub fn enqueue_front(&mut self, m: &mut impl Memory, tcb: PAddr, prio: u8, links_at: u64) {
+        let p = prio as usize;
+        self.queues[p].push_front(m, tcb, links_at);
+        self.bitmap[p / 64] |= 1 << (p % 64);
+    }
+
     /// Remove `tcb` from the queue of `prio`; it must be there.
     pub fn remove(&mut self, m: &mut impl Memory, tcb: PAddr, prio: u8, links_at: u64) {
         let p = prio as usize;

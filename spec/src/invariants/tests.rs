@@ -3,7 +3,7 @@
 use super::*;
 use crate::entry::{BootConfig, BootUntyped, Invocation, Outcome};
 use crate::model::Model;
-use crate::state::{Slot, Tcb};
+use crate::state::{Fault, Slot, Tcb};
 use abi::invocation::Label;
 use abi::object::ObjectType;
 use alloc::vec;
@@ -48,6 +48,10 @@ struct Fixture {
 /// frame (43), radix-2 CNode (44).
 fn fixture() -> Fixture {
     let mut m = Model::boot(&BootConfig {
+        arch: crate::entry::Arch::Aarch64,
+        root_ipc_buffer: 0x1_4000,
+        root_vspace: 0x1_5000,
+        root_ipc_buffer_vaddr: 0x40_0000,
         root_tcb: ROOT_TCB,
         root_cnode: ROOT_CNODE,
         root_radix: 8,
@@ -115,7 +119,10 @@ fn cap_mut(s: &mut State, i: u64) -> &mut Cap {
 /// Copy root slot `src` to `dest` through the model, then return the
 /// state.
 fn with_copy(f: &Fixture, src: u64, dest: u64, rights: u64, badge: u64) -> State {
-    let mut m = Model { state: f.s.clone() };
+    let mut m = Model {
+        state: f.s.clone(),
+        arch: crate::entry::Arch::Aarch64,
+    };
     call(
         &mut m,
         c(2),
@@ -156,7 +163,7 @@ fn checkers_are_listed_by_rule() {
         assert!(id.starts_with("INV-"));
         assert_eq!(check(&State::default(), &AssumeZero), Ok(()));
     }
-    assert_eq!(CHECKERS.len(), 30);
+    assert_eq!(CHECKERS.len(), 33);
 }
 
 #[test]
@@ -333,7 +340,10 @@ fn inv_13_wrong_tcb_slot_type() {
 fn inv_14_child_with_more_rights() {
     let f = fixture();
     let mut s = with_copy(&f, 40, 50, 1, 0);
-    let mut m = Model { state: s.clone() };
+    let mut m = Model {
+        state: s.clone(),
+        arch: crate::entry::Arch::Aarch64,
+    };
     call(&mut m, c(2), Label::CNodeCopy, &[51, 50, 1], &[c(2)]);
     s = m.state;
     if let Cap::Endpoint { rights, .. } = cap_mut(&mut s, 51) {
@@ -346,7 +356,10 @@ fn inv_14_child_with_more_rights() {
 fn inv_15_child_with_other_badge() {
     let f = fixture();
     let mut s = with_copy(&f, 40, 50, 15, 5);
-    let mut m = Model { state: s.clone() };
+    let mut m = Model {
+        state: s.clone(),
+        arch: crate::entry::Arch::Aarch64,
+    };
     call(&mut m, c(2), Label::CNodeCopy, &[51, 50, 15], &[c(2)]);
     s = m.state;
     if let Cap::Endpoint { badge, .. } = cap_mut(&mut s, 51) {
@@ -487,7 +500,7 @@ fn inv_25_blocked_on_reply_without_reply() {
 fn inv_26_fault_while_inactive() {
     let f = fixture();
     let mut s = f.s;
-    tcb_mut(&mut s, f.tcb).fault = Some(1);
+    tcb_mut(&mut s, f.tcb).fault = Some(Fault::UnknownSyscall { number: 0 });
     broken(inv_26, "INV-26", &s);
 }
 
@@ -576,7 +589,10 @@ fn inv_12_untypeds_sharing_a_region() {
 #[test]
 fn inv_4_child_untyped_of_the_same_size_is_fine() {
     let f = fixture();
-    let mut m = Model { state: f.s };
+    let mut m = Model {
+        state: f.s,
+        arch: crate::entry::Arch::Aarch64,
+    };
     // spec: INV-4, INV-12 — retype the device untyped into one child
     // untyped of its own size.
     call(
@@ -594,4 +610,118 @@ fn inv_4_child_untyped_of_the_same_size_is_fine() {
         &[c(2)],
     );
     assert_eq!(check_all(&m.state, &AssumeZero), vec![]);
+}
+
+#[test]
+fn inv_28_runnable_thread_not_ready() {
+    let f = fixture();
+    let mut s = f.s;
+    tcb_mut(&mut s, f.tcb).state = ThreadState::Restart;
+    broken(inv_28, "INV-28", &s);
+    // In the queue of its priority: fine.
+    s.ready.insert(0, vec![f.tcb]);
+    assert_eq!(inv_28(&s, &AssumeZero), Ok(()));
+    // Of another priority, or blocked, or current: broken.
+    tcb_mut(&mut s, f.tcb).priority = 3;
+    broken(inv_28, "INV-28", &s);
+    tcb_mut(&mut s, f.tcb).priority = 0;
+    tcb_mut(&mut s, f.tcb).state = ThreadState::Inactive;
+    broken(inv_28, "INV-28", &s);
+    tcb_mut(&mut s, f.tcb).state = ThreadState::Running;
+    s.current = Some(f.tcb);
+    broken(inv_28, "INV-28", &s);
+}
+
+#[test]
+fn inv_29_empty_ready_queue_stored() {
+    let mut s = fixture().s;
+    s.ready.insert(7, vec![]);
+    broken(inv_29, "INV-29", &s);
+}
+
+#[test]
+fn inv_21_thread_in_ready_and_endpoint_queue() {
+    let f = fixture();
+    let mut s = f.s;
+    s.ready.insert(0, vec![f.tcb]);
+    s.objects
+        .insert(f.ep, Object::Endpoint(EndpointState::Sending(vec![f.tcb])));
+    broken(inv_21, "INV-21", &s);
+    s.ready.insert(0, vec![f.tcb, f.tcb]);
+    s.objects
+        .insert(f.ep, Object::Endpoint(EndpointState::Idle));
+    broken(inv_21, "INV-21", &s);
+}
+
+#[test]
+fn inv_9_dead_thread_ready_or_current() {
+    let mut s = fixture().s;
+    s.ready.insert(0, vec![0x7777_0000]);
+    broken(inv_9, "INV-9", &s);
+    s.ready.clear();
+    s.current = Some(0x7777_0000);
+    broken(inv_9, "INV-9", &s);
+}
+
+#[test]
+fn inv_30_current_queued() {
+    let f = fixture();
+    let mut s = f.s;
+    tcb_mut(&mut s, f.tcb).state = ThreadState::Running;
+    s.current = Some(f.tcb);
+    s.objects.insert(
+        f.ntfn,
+        Object::Notification(crate::state::Notification {
+            state: NotificationState::Waiting(vec![f.tcb]),
+            bound_tcb: None,
+        }),
+    );
+    broken(inv_30, "INV-30", &s);
+}
+
+#[test]
+fn inv_31_idle_or_lower_priority_while_ready() {
+    let f = fixture();
+    let mut s = f.s;
+    tcb_mut(&mut s, f.tcb).state = ThreadState::Restart;
+    tcb_mut(&mut s, f.tcb).priority = 9;
+    s.ready.insert(9, vec![f.tcb]);
+    // The root thread (255) is current: fine.
+    assert_eq!(inv_31(&s, &AssumeZero), Ok(()));
+    tcb_mut(&mut s, ROOT_TCB).priority = 8;
+    broken(inv_31, "INV-31", &s);
+    // Idle with a ready thread.
+    tcb_mut(&mut s, ROOT_TCB).state = ThreadState::Inactive;
+    s.current = None;
+    broken(inv_31, "INV-31", &s);
+    assert!(
+        check_mid_entry(&s, &AssumeZero)
+            .iter()
+            .all(|v| v.rule != "INV-31")
+    );
+}
+
+#[test]
+fn inv_26_fault_sender_with_grant() {
+    let f = fixture();
+    let mut s = f.s;
+    tcb_mut(&mut s, f.tcb).state = ThreadState::BlockedOnSend {
+        ep: f.ep,
+        badge: 0,
+        grant: true,
+        grant_reply: true,
+        call: true,
+    };
+    tcb_mut(&mut s, f.tcb).fault = Some(Fault::UnknownSyscall { number: 0 });
+    s.objects
+        .insert(f.ep, Object::Endpoint(EndpointState::Sending(vec![f.tcb])));
+    broken(inv_26, "INV-26", &s);
+}
+
+#[test]
+fn inv_27_register_sets_of_two_lengths() {
+    let f = fixture();
+    let mut s = f.s;
+    tcb_mut(&mut s, f.tcb).context = vec![0; 20];
+    broken(inv_27, "INV-27", &s);
 }

@@ -5,12 +5,10 @@
 //!
 //! `cargo bench -p refinement` (optionally `REFINEMENT_BENCH_STEPS`).
 
-use kernel_core::kernel::{BootSpec, BootUntyped, Kernel};
-use kernel_core::mem::BufferMemory;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use refinement::{Pair, Step, boot_config, machine, ops};
-use spec::entry::Invocation;
+use refinement::{Pair, Step, boot_config, boot_core, core_entry, ops};
+use spec::entry::{Arch, Entry};
 use spec::model::Model;
 use std::time::{Duration, Instant};
 
@@ -23,59 +21,47 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
+    let arch = Arch::X86_64;
     // A fixed seed, so every run measures the same sequences.
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     let seq = proptest::collection::vec(ops::step(), 200);
-    let mut sequences: Vec<Vec<(Invocation, u64)>> = Vec::new();
+    let mut sequences: Vec<Vec<Entry>> = Vec::new();
     let (mut steps, mut checked) = (0u64, Duration::ZERO);
     while steps < want {
         let generated: Vec<Step> = seq.new_tree(&mut runner).expect("generate").current();
-        let mut pair = Pair::new();
+        let mut pair = Pair::new(arch);
         let mut resolved = Vec::new();
         let t = Instant::now();
-        for s in &generated {
-            if !pair.caller_alive() {
+        for s in ops::prologue(arch.layout()).iter().chain(&generated) {
+            if !pair.alive() {
                 break;
             }
-            let (_, inv) = pair.step(s).expect("the core diverged from the model");
-            resolved.push((inv, s.preempt));
+            let (_, e) = pair.step(s).expect("the core diverged from the model");
+            resolved.push(e);
         }
         checked += t.elapsed();
         steps += pair.steps;
         sequences.push(resolved);
     }
-    let untypeds: Vec<BootUntyped> = machine::UNTYPEDS
-        .iter()
-        .map(|&(base, size_bits, device)| BootUntyped {
-            base,
-            size_bits: size_bits as u8,
-            device,
-        })
-        .collect();
-    let spec = BootSpec {
-        root_tcb: machine::ROOT_TCB,
-        root_cnode: machine::ROOT_CNODE,
-        root_radix: machine::ROOT_RADIX as u8,
-        untypeds: &untypeds,
-    };
-    // The same entries on the core alone (preemption answers dropped: the
-    // figure is for uninterrupted entries).
+    // The same entries on each side alone (preemption answers dropped: the
+    // figures are for uninterrupted entries).
     let mut core_time = Duration::ZERO;
     for seq in &sequences {
-        let mut k = Kernel::boot(BufferMemory::new(machine::BASE, machine::SIZE), &spec);
+        let mut k = boot_core(arch);
         let t = Instant::now();
-        for (inv, _) in seq {
-            std::hint::black_box(k.call(inv.cptr, inv.label, &inv.words, &inv.extra, &mut never));
+        for e in seq {
+            let ce = core_entry(&mut k, e);
+            std::hint::black_box(k.entry(ce, &mut never));
         }
         core_time += t.elapsed();
     }
     let mut model_time = Duration::ZERO;
     for seq in &sequences {
-        let mut m = Model::boot(&boot_config());
+        let mut m = Model::boot(&boot_config(arch));
         let t = Instant::now();
-        for (inv, _) in seq {
-            std::hint::black_box(m.invoke(inv, &mut never));
+        for e in seq {
+            std::hint::black_box(m.entry(e, &mut never));
         }
         model_time += t.elapsed();
     }

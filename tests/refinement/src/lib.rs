@@ -6,24 +6,28 @@
 //! (a) every invariant holds on the core's state projected to the abstract
 //!     view (the checkers of `spec::invariants`, INV-6 reading the core's
 //!     real memory);
-//! (b) that projection equals the model's state (refinement, TP-1);
-//! (c) both returned the same outcome (result, error with its detail,
+//! (b) that projection equals the model's state — objects, slots and the
+//!     derivation tree, thread states and registers, queues, frame
+//!     contents (refinement, TP-1);
+//! (c) both reported the same outcome (result, error with its detail,
 //!     fault, preemption);
-//! (d) a failed operation changed nothing (TP-3).
+//! (d) an invocation that failed changed nothing but the caller's result
+//!     registers (TP-3).
 //!
 //! The property test (`tests/refinement.rs`) and the benchmark
-//! (`benches/steps.rs`) share the machine and the operation generator
-//! defined here.
+//! (`benches/steps.rs`) share the machine and the generator defined here.
 
 pub mod ops;
 
+use kernel_core::fault::Fault as CoreFault;
 use kernel_core::kernel::{self, BootSpec, BootUntyped, Kernel};
-use kernel_core::mem::{BufferMemory, Memory};
+use kernel_core::mem::{BufferMemory, Memory, get_mut};
+use kernel_core::object::tcb;
 use kernel_core::project::{self, Container};
-use spec::entry::{self, BootConfig, Invocation, Outcome};
+use spec::entry::{self, Arch, BootConfig, Entry, Outcome, UserActions};
 use spec::invariants::{self, ZeroOracle};
 use spec::model::Model;
-use spec::state::{Object, State, ThreadState};
+use spec::state::{Fault, Object, State, ThreadState};
 
 /// The machine the tests boot: where its memory lies and what is in it.
 pub mod machine {
@@ -39,6 +43,12 @@ pub mod machine {
     pub const ROOT_CNODE: u64 = 0x1_1800;
     /// Its radix: 64 slots, addressed with depth 6.
     pub const ROOT_RADIX: u32 = 6;
+    /// The root IPC-buffer frame.
+    pub const ROOT_IPC_BUFFER: u64 = 0x1_2000;
+    /// The root thread's IPC-buffer virtual address.
+    pub const ROOT_IPC_BUFFER_VADDR: u64 = 0x7000_0400;
+    /// The root VSpace (ASID 1).
+    pub const ROOT_VSPACE: u64 = 0x1_3000;
     /// The untyped regions: (base, size_bits, device), in root slots 16 …
     pub const UNTYPEDS: [(u64, u32, bool); 3] = [
         (0x2_0000, 17, false),
@@ -48,8 +58,12 @@ pub mod machine {
 }
 
 /// The boot configuration of [`machine`], for the model.
-pub fn boot_config() -> BootConfig {
+pub fn boot_config(arch: Arch) -> BootConfig {
     BootConfig {
+        arch,
+        root_ipc_buffer: machine::ROOT_IPC_BUFFER,
+        root_vspace: machine::ROOT_VSPACE,
+        root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
         root_tcb: machine::ROOT_TCB,
         root_cnode: machine::ROOT_CNODE,
         root_radix: machine::ROOT_RADIX,
@@ -65,12 +79,94 @@ pub fn boot_config() -> BootConfig {
     }
 }
 
+/// Boot the object core on [`machine`].
+pub fn boot_core(arch: Arch) -> Kernel<BufferMemory> {
+    let untypeds: Vec<BootUntyped> = machine::UNTYPEDS
+        .iter()
+        .map(|&(base, size_bits, device)| BootUntyped {
+            base,
+            size_bits: size_bits as u8,
+            device,
+        })
+        .collect();
+    Kernel::boot(
+        BufferMemory::new(machine::BASE, machine::SIZE),
+        &BootSpec {
+            layout: arch.layout(),
+            root_tcb: machine::ROOT_TCB,
+            root_cnode: machine::ROOT_CNODE,
+            root_radix: machine::ROOT_RADIX as u8,
+            root_ipc_buffer: machine::ROOT_IPC_BUFFER,
+            root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
+            root_vspace: machine::ROOT_VSPACE,
+            untypeds: &untypeds,
+        },
+    )
+}
+
 /// INV-6 reads the core's real memory.
 struct RealMemory<'a>(&'a BufferMemory);
 
 impl ZeroOracle for RealMemory<'_> {
     fn is_zero(&self, base: u64, len: u64) -> bool {
         self.0.bytes(base, len as usize).iter().all(|&b| b == 0)
+    }
+}
+
+/// What the architecture's entry code finds when it is entered: the
+/// current thread's user code has written its registers and IPC buffer
+/// (only a `Running` thread runs user code, see `UserActions`).
+pub fn apply_user_actions(core: &mut Kernel<BufferMemory>, user: &UserActions) {
+    let c = core.current;
+    if c == 0 || tcb::state(&core.mem, c) != tcb::ThreadState::Running {
+        return;
+    }
+    for &(i, v) in &user.regs {
+        if i < core.layout.words {
+            core.set_reg(c, i, v);
+        }
+    }
+    if let Some(b) = core.ipc_buffer(c) {
+        for &(i, v) in &user.buffer {
+            if i < kernel_core::message::BUFFER_WORDS {
+                *get_mut::<u64>(&mut core.mem, b + 8 * i as u64) = v;
+            }
+        }
+    }
+}
+
+/// The core's form of an entry, after its user actions are applied. For
+/// a system call by a `Running` thread the processor saves the address
+/// after the instruction, which lies at the thread's PC (ABI-17); a
+/// `Restart` thread's saved PC already is that address.
+pub fn core_entry(core: &mut Kernel<BufferMemory>, entry: &Entry) -> kernel::Entry {
+    match entry {
+        Entry::Syscall(u) => {
+            let c = core.current;
+            if c != 0 && tcb::state(&core.mem, c) == tcb::ThreadState::Running {
+                apply_user_actions(core, u);
+                let l = core.layout;
+                let pc = core.reg(c, l.pc);
+                core.set_reg(c, l.pc, pc.wrapping_add(l.syscall_len));
+            }
+            kernel::Entry::Syscall
+        }
+        Entry::Exception(u, f) => {
+            // A `Restart` thread resumed at its system call instruction
+            // (ABI-17) and faulted there, before re-executing it; a
+            // `Running` one ran its user code first.
+            let c = core.current;
+            if c != 0 && tcb::state(&core.mem, c) == tcb::ThreadState::Restart {
+                let l = core.layout;
+                let pc = core.reg(c, l.pc);
+                core.set_reg(c, l.pc, pc.wrapping_sub(l.syscall_len));
+                tcb::set_state(&mut core.mem, c, tcb::ThreadState::Running);
+            } else {
+                apply_user_actions(core, u);
+            }
+            kernel::Entry::Exception(to_core_fault(*f))
+        }
+        Entry::Tick => kernel::Entry::Tick,
     }
 }
 
@@ -82,18 +178,20 @@ pub struct Pair {
     pub model: Model,
     /// Steps taken.
     pub steps: u64,
+    /// The last entries, for reports.
+    pub history: std::collections::VecDeque<String>,
 }
 
 /// A step on which core and model disagree, or an invariant fails.
 #[derive(Debug)]
 pub struct Divergence(pub String);
 
-/// One kernel entry: a call (resolved against the state when it runs,
-/// see [`ops`]) and the preemption oracle's answers (bit `k` answers the
-/// `k`-th preemption point; later points say no).
+/// One kernel entry as generated: a call (resolved against the state when
+/// it runs, see [`ops`]) and the preemption oracle's answers (bit `k`
+/// answers the `k`-th preemption point; later points say no).
 #[derive(Clone, Debug)]
 pub struct Step {
-    /// The call.
+    /// What happens.
     pub call: ops::Call,
     /// Preemption answers.
     pub preempt: u64,
@@ -108,45 +206,73 @@ fn oracle(bits: u64) -> impl FnMut() -> bool {
     }
 }
 
-fn to_spec(o: kernel::Outcome) -> Outcome {
-    match o {
-        kernel::Outcome::Done(r) => Outcome::Result(r.map(|()| Vec::new())),
-        kernel::Outcome::CapFault(f) => Outcome::CapFault(f),
-        kernel::Outcome::Preempted => Outcome::Preempted,
-        kernel::Outcome::NoResult => Outcome::NoResult,
+fn to_spec_fault(f: CoreFault) -> Fault {
+    match f {
+        CoreFault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        } => Fault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        },
+        CoreFault::UnknownSyscall { number } => Fault::UnknownSyscall { number },
+        CoreFault::UserException { number, code } => Fault::UserException { number, code },
+        CoreFault::Vm {
+            address,
+            instruction,
+            status,
+        } => Fault::Vm {
+            address,
+            instruction,
+            status,
+        },
     }
 }
 
-impl Default for Pair {
-    fn default() -> Self {
-        Self::new()
+fn to_core_fault(f: Fault) -> CoreFault {
+    match f {
+        Fault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        } => CoreFault::Cap {
+            address,
+            in_receive_phase,
+            failure,
+        },
+        Fault::UnknownSyscall { number } => CoreFault::UnknownSyscall { number },
+        Fault::UserException { number, code } => CoreFault::UserException { number, code },
+        Fault::Vm {
+            address,
+            instruction,
+            status,
+        } => CoreFault::Vm {
+            address,
+            instruction,
+            status,
+        },
+    }
+}
+
+fn to_spec(o: kernel::Outcome) -> Outcome {
+    match o {
+        kernel::Outcome::Done(r) => Outcome::Result(r.map(|w| w.as_slice().to_vec())),
+        kernel::Outcome::Fault(f) => Outcome::Fault(to_spec_fault(f)),
+        kernel::Outcome::Preempted => Outcome::Preempted,
+        kernel::Outcome::Other => Outcome::Other,
     }
 }
 
 impl Pair {
     /// Boot both sides.
-    pub fn new() -> Pair {
-        let untypeds: Vec<BootUntyped> = machine::UNTYPEDS
-            .iter()
-            .map(|&(base, size_bits, device)| BootUntyped {
-                base,
-                size_bits: size_bits as u8,
-                device,
-            })
-            .collect();
-        let core = Kernel::boot(
-            BufferMemory::new(machine::BASE, machine::SIZE),
-            &BootSpec {
-                root_tcb: machine::ROOT_TCB,
-                root_cnode: machine::ROOT_CNODE,
-                root_radix: machine::ROOT_RADIX as u8,
-                untypeds: &untypeds,
-            },
-        );
+    pub fn new(arch: Arch) -> Pair {
         Pair {
-            core,
-            model: Model::boot(&boot_config()),
+            core: boot_core(arch),
+            model: Model::boot(&boot_config(arch)),
             steps: 0,
+            history: Default::default(),
         }
     }
 
@@ -174,54 +300,78 @@ impl Pair {
             .map_err(|e| Divergence(format!("core state does not project: {}", e.0)))
     }
 
-    /// Whether the current thread can still make calls.
-    pub fn caller_alive(&self) -> bool {
-        self.model.state.current.is_some()
+    /// Whether some thread can still make calls or be scheduled.
+    pub fn alive(&self) -> bool {
+        self.model.state.current.is_some() || !self.model.state.ready.is_empty()
     }
 
     /// Run one entry on both sides and check (a) … (d); returns the
-    /// outcome and the invocation it resolved to.
-    pub fn step(&mut self, step: &Step) -> Result<(Outcome, Invocation), Divergence> {
-        let mut before = self.model.state.clone();
-        // A caller left `Restart` by a preemption re-executes its call and
-        // ends `Running` whatever the call does.
-        if let Some(Object::Tcb(t)) = before.current.and_then(|c| before.objects.get_mut(&c))
-            && t.state == ThreadState::Restart
-        {
-            t.state = ThreadState::Running;
-        }
-        let inv = &ops::Selector(&self.model.state).resolve(&step.call);
-        let got = to_spec(self.core.call(
-            inv.cptr,
-            inv.label,
-            &inv.words,
-            &inv.extra,
-            &mut oracle(step.preempt),
-        ));
-        let want = self.model.invoke(inv, &mut oracle(step.preempt));
+    /// outcome and the entry it resolved to.
+    pub fn step(&mut self, step: &Step) -> Result<(Outcome, Entry), Divergence> {
+        let before = self.model.state.clone();
+        let entry = ops::Selector::new(&self.model, self.core.layout).resolve(&step.call);
+        let caller = self.core.current;
+        let core_entry = core_entry(&mut self.core, &entry);
+        let o = self.core.entry(core_entry, &mut oracle(step.preempt));
+        let got = to_spec(o);
+        let want = self.model.entry(&entry, &mut oracle(step.preempt));
         self.steps += 1;
+        if self.history.len() == 6 {
+            self.history.pop_front();
+        }
+        self.history.push_back(format!(
+            "#{} by {caller:#x} (preempt {:#x}): {entry:?} -> {want:?}",
+            self.steps, step.preempt
+        ));
+        let history = || {
+            self.history
+                .iter()
+                .map(|h| format!("\n    {h}"))
+                .collect::<String>()
+        };
         if got != want {
             return Err(Divergence(format!(
-                "outcome of {inv:?}: core {got:?}, model {want:?}"
+                "outcome: core {got:?}, model {want:?}; last entries:{}",
+                history()
             )));
         }
         let projected = self.projection()?;
         // (a)
         let violations = invariants::check_all(&projected, &RealMemory(&self.core.mem));
         if !violations.is_empty() {
-            return Err(Divergence(format!("invariants broken: {violations:?}")));
+            return Err(Divergence(format!(
+                "invariants broken: {violations:?}; last entries:{}",
+                history()
+            )));
         }
         // (b)
         if projected != self.model.state {
-            return Err(Divergence(diff(&projected, &self.model.state)));
+            return Err(Divergence(format!(
+                "{}last entries:{}",
+                diff(&projected, &self.model.state),
+                history()
+            )));
         }
-        // (d) spec: TP-3 — unless the entry first finished a pending
-        // deletion (SYS-18), which is work done whatever the call does.
-        let failed = matches!(want, Outcome::Result(Err(_)) | Outcome::CapFault(_));
-        if failed && before.pending_delete.is_none() && self.model.state != before {
-            return Err(Divergence(format!("failed {inv:?} changed the state")));
+        // (d) spec: TP-3 — apart from the caller's registers, its state
+        // (a `Restart` re-execution ends `Running`) and a pending deletion
+        // finished first (SYS-18).
+        if matches!(want, Outcome::Result(Err(_))) && before.pending_delete.is_none() {
+            let strip = |s: &State| {
+                let mut s = s.clone();
+                if let Some(Object::Tcb(t)) = s.objects.get_mut(&caller) {
+                    t.context.clear();
+                    if t.state == ThreadState::Restart {
+                        t.state = ThreadState::Running;
+                    }
+                }
+                s.frame_data.clear();
+                s
+            };
+            if strip(&self.model.state) != strip(&before) {
+                return Err(Divergence(format!("failed {entry:?} changed the state")));
+            }
         }
-        Ok((want, inv.clone()))
+        Ok((want, entry))
     }
 }
 
@@ -254,6 +404,15 @@ fn diff(core: &State, model: &State) -> String {
         out += &format!(
             "  current: core {:?}, model {:?}\n",
             core.current, model.current
+        );
+    }
+    if core.ready != model.ready {
+        out += &format!("  ready: core {:?}, model {:?}\n", core.ready, model.ready);
+    }
+    if core.frame_data != model.frame_data {
+        out += &format!(
+            "  frame data: core {:?}, model {:?}\n",
+            core.frame_data, model.frame_data
         );
     }
     if core.pending_delete != model.pending_delete {

@@ -1,35 +1,35 @@
 //! Random kernel entries, valid and hostile: wrong rights, bad capability
 //! addresses, wrong types, overlapping or misaligned retypes, exhausted
-//! untyped, revoke or delete of anything, a badge minted twice, CNodes
-//! holding each other's last capabilities.
+//! untyped, revoke or delete of anything (threads blocked in IPC
+//! included), a badge minted twice, reply twice, calls without grant,
+//! unknown system calls, exceptions, timer ticks.
 //!
-//! A generated entry names its capabilities and slots by *selectors*
-//! ("the 3rd CNode capability in the root CNode", "some empty slot of the
-//! destination") that [`Selector::resolve`] turns into concrete addresses
-//! and indices against the model's state when the entry runs. So long
-//! sequences keep doing real work — they build nested CNodes, copies and
-//! badges, then tear them down — while shrinking still works on the
-//! selectors. A steady fraction of entries carries raw, arbitrary words.
+//! A generated entry names capabilities and slots by *selectors* ("the
+//! 3rd TCB capability in the caller's CSpace", "some empty slot of the
+//! destination") that [`Selector::resolve`] turns into concrete words
+//! against the model's state when the entry runs — the state is the same
+//! on both sides until they diverge, which is what the test looks for. So
+//! long sequences keep doing real work: they create threads, configure
+//! and schedule them, pass messages and capabilities, then tear it all
+//! down. A steady fraction of entries carries raw, arbitrary words.
 
 use crate::{Step, machine};
-use abi::invocation::Label;
+use abi::context::Layout;
+use abi::invocation::{Label, TcbSlot};
+use abi::syscall::Syscall;
 use proptest::prelude::*;
-use spec::entry::Invocation;
-use spec::state::{Cap, Object, SlotRef, State};
+use spec::entry::{Entry, UserActions};
+use spec::model::Model;
+use spec::state::{Cap, Fault, Object, SlotRef, State};
 
-/// The address of root CNode slot `i` (depth = the root radix, CS-5).
-pub fn root(i: u64) -> u64 {
-    (machine::ROOT_RADIX as u64) << 56 | i
-}
-
-/// Picks a capability address from the root CNode.
+/// Picks a capability address from the caller's CSpace.
 #[derive(Clone, Debug)]
 pub enum CapSel {
-    /// The `k`-th root slot (mod the count) holding a capability of the
-    /// wanted kind, or slot `k % 64` if there is none.
+    /// The `k`-th slot (mod the count) of the caller's root CNode holding
+    /// a capability of the wanted kind, or slot `k` if there is none.
     Kind(usize),
-    /// A capability two levels down: the `j`-th non-empty slot (or slot
-    /// `j`, if all are empty) of the `k`-th CNode held in the root CNode.
+    /// A capability two levels down: the `j`-th non-empty slot of the
+    /// `k`-th CNode held in the root CNode.
     Nested(usize, usize),
     /// Any word.
     Raw(u64),
@@ -44,8 +44,8 @@ pub enum SlotSel {
     Empty(usize),
     /// Any index, in range or not.
     Index(u64),
-    /// The root CNode's slot 1 or 2 (its TCB and CNode capabilities), which
-    /// `Full` and `Empty` avoid so that sequences do not end early.
+    /// The boot CNode's slot 1 or 2 (the root TCB and CNode capabilities),
+    /// which `Full` and `Empty` avoid so that sequences do not end early.
     Precious(bool),
 }
 
@@ -56,6 +56,39 @@ pub enum Want {
     CNode,
     /// Untyped capabilities.
     Untyped,
+    /// TCB capabilities.
+    Tcb,
+    /// Endpoint capabilities.
+    Endpoint,
+    /// Notification capabilities.
+    Notification,
+    /// Frame capabilities.
+    Frame,
+    /// VSpace capabilities.
+    VSpace,
+    /// Something to send to or receive from: endpoint, notification, reply.
+    Ipc,
+    /// Anything.
+    Any,
+}
+
+impl Want {
+    fn matches(self, c: &Cap) -> bool {
+        match self {
+            Want::CNode => matches!(c, Cap::CNode { .. }),
+            Want::Untyped => matches!(c, Cap::Untyped { .. }),
+            Want::Tcb => matches!(c, Cap::Tcb { .. }),
+            Want::Endpoint => matches!(c, Cap::Endpoint { .. }),
+            Want::Notification => matches!(c, Cap::Notification { .. }),
+            Want::Frame => matches!(c, Cap::Frame { .. }),
+            Want::VSpace => matches!(c, Cap::VSpace { .. }),
+            Want::Ipc => matches!(
+                c,
+                Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. }
+            ),
+            Want::Any => true,
+        }
+    }
 }
 
 /// A generated entry before resolution.
@@ -65,11 +98,11 @@ pub enum Call {
     Retype {
         /// The untyped.
         ut: CapSel,
-        /// `type`, `size_bits`, `count` words.
+        /// `type` word.
         ty: u64,
-        /// Size argument.
+        /// `size_bits` word.
         size: u64,
-        /// Count.
+        /// `count` word.
         count: u64,
         /// The destination CNode.
         dest: CapSel,
@@ -99,26 +132,93 @@ pub enum Call {
         /// Keep only this many words, if set.
         keep: Option<usize>,
     },
-    /// Raw words.
-    Raw(Invocation),
+    /// A TCB invocation.
+    Tcb {
+        /// The label.
+        label: Label,
+        /// The target thread.
+        target: CapSel,
+        /// Argument words (meaning per label).
+        words: Vec<u64>,
+        /// Extra capabilities, each with the kind it is meant to be.
+        extra: Vec<(CapSel, Want)>,
+        /// Sent with Send instead of Call.
+        send: bool,
+    },
+    /// Message passing on an endpoint, notification or reply capability.
+    Ipc {
+        /// The system call.
+        call: Syscall,
+        /// The capability.
+        cap: CapSel,
+        /// The label.
+        label: u64,
+        /// Message words.
+        words: Vec<u64>,
+        /// Extra capabilities.
+        extra: Vec<CapSel>,
+        /// Receive slot: an empty slot of the caller's root CNode.
+        receive: Option<SlotSel>,
+    },
+    /// Yield.
+    Yield,
+    /// A timer tick.
+    Tick,
+    /// A processor exception.
+    Exception(Fault),
+    /// Arbitrary register and IPC-buffer words, then the system call.
+    Raw(UserActions),
 }
 
-/// Something to resolve selectors against.
-pub struct Selector<'a>(pub &'a State);
+/// Resolves selectors against the model's state.
+pub struct Selector<'a> {
+    state: &'a State,
+    layout: Layout,
+    /// The caller's root CNode and its radix.
+    root: Option<(u64, u32)>,
+}
 
-impl Selector<'_> {
-    fn root_slots(&self) -> impl Iterator<Item = (u64, Option<&Cap>)> + '_ {
-        (0..1u64 << machine::ROOT_RADIX).map(move |index| {
-            let r = SlotRef::CNode {
-                obj: machine::ROOT_CNODE,
-                index,
-            };
-            (index, self.0.slots.get(&r).map(|s| &s.cap))
+impl<'a> Selector<'a> {
+    /// A selector for the model's current thread, on an architecture with
+    /// register layout `layout`.
+    pub fn new(model: &'a Model, layout: Layout) -> Selector<'a> {
+        let state = &model.state;
+        let root = state.current.and_then(|t| {
+            match state.slots.get(&SlotRef::Tcb {
+                obj: t,
+                index: TcbSlot::CSpaceRoot as u64,
+            }) {
+                Some(s) => match s.cap {
+                    Cap::CNode { obj } => match state.objects.get(&obj) {
+                        Some(Object::CNode { radix }) => Some((obj, *radix)),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                None => None,
+            }
+        });
+        Selector {
+            state,
+            layout,
+            root,
+        }
+    }
+
+    fn addr(&self, index: u64) -> u64 {
+        let r = self.root.map_or(machine::ROOT_RADIX, |(_, r)| r);
+        (r as u64) << 56 | (index & ((1 << r) - 1))
+    }
+
+    fn slots_of(&self, obj: u64, radix: u32) -> impl Iterator<Item = (u64, Option<&Cap>)> + '_ {
+        (0..1u64 << radix).map(move |index| {
+            let r = SlotRef::CNode { obj, index };
+            (index, self.state.slots.get(&r).map(|s| &s.cap))
         })
     }
 
     fn radix(&self, obj: u64) -> u32 {
-        match self.0.objects.get(&obj) {
+        match self.state.objects.get(&obj) {
             Some(Object::CNode { radix }) => *radix,
             _ => 0,
         }
@@ -127,51 +227,61 @@ impl Selector<'_> {
     /// The address a `CapSel` names, and the CNode (obj, radix) it
     /// currently refers to, if any.
     fn cap(&self, sel: &CapSel, want: Want) -> (u64, Option<(u64, u32)>) {
-        let is = |c: &Cap| match want {
-            Want::CNode => matches!(c, Cap::CNode { .. }),
-            Want::Untyped => matches!(c, Cap::Untyped { .. }),
-        };
         let cnode_of = |c: Option<&Cap>| match c {
             Some(Cap::CNode { obj }) => Some((*obj, self.radix(*obj))),
             _ => None,
+        };
+        let Some((root, radix)) = self.root else {
+            return (0, None);
         };
         match *sel {
             CapSel::Raw(w) => (w, None),
             CapSel::Kind(k) => {
                 let hits: Vec<_> = self
-                    .root_slots()
-                    .filter(|(_, c)| c.is_some_and(is))
+                    .slots_of(root, radix)
+                    .filter(|(_, c)| c.is_some_and(|c| want.matches(c)))
                     .collect();
                 let (i, c) = if hits.is_empty() {
-                    let i = (k % 64) as u64;
-                    (i, self.root_slots().nth(i as usize).and_then(|(_, c)| c))
+                    let i = k as u64 & ((1 << radix) - 1);
+                    (
+                        i,
+                        self.state
+                            .slots
+                            .get(&SlotRef::CNode {
+                                obj: root,
+                                index: i,
+                            })
+                            .map(|s| &s.cap),
+                    )
                 } else {
                     hits[k % hits.len()]
                 };
-                (root(i), cnode_of(c))
+                (self.addr(i), cnode_of(c))
             }
             CapSel::Nested(k, j) => {
                 let cnodes: Vec<_> = self
-                    .root_slots()
+                    .slots_of(root, radix)
                     .filter_map(|(i, c)| cnode_of(c).map(|n| (i, n)))
-                    .filter(|&(i, _)| i != abi::object::root_slot::CNODE)
+                    .filter(|&(_, (obj, _))| obj != root)
                     .collect();
-                let Some(&(i, (obj, radix))) = cnodes.get(k % cnodes.len().max(1)) else {
-                    // No CNode below the root yet: pick from the root.
+                let Some(&(i, (obj, r))) = cnodes.get(k % cnodes.len().max(1)) else {
                     return self.cap(&CapSel::Kind(k + j), want);
                 };
-                // Prefer a non-empty slot of that CNode.
-                let full: Vec<u64> = (0..1u64 << radix)
-                    .filter(|&index| self.0.slots.contains_key(&SlotRef::CNode { obj, index }))
+                let full: Vec<u64> = (0..1u64 << r)
+                    .filter(|&index| {
+                        self.state
+                            .slots
+                            .contains_key(&SlotRef::CNode { obj, index })
+                    })
                     .collect();
                 let j = if full.is_empty() {
-                    (j as u64) & ((1 << radix) - 1)
+                    (j as u64) & ((1 << r) - 1)
                 } else {
                     full[j % full.len()]
                 };
-                let addr = ((machine::ROOT_RADIX + radix) as u64) << 56 | i << radix | j;
+                let addr = ((radix + r) as u64) << 56 | i << r | j;
                 let inner = self
-                    .0
+                    .state
                     .slots
                     .get(&SlotRef::CNode { obj, index: j })
                     .map(|s| &s.cap);
@@ -193,7 +303,11 @@ impl Selector<'_> {
             let v: Vec<u64> = (0..1u64 << radix)
                 .filter(|&index| {
                     !precious(index)
-                        && self.0.slots.contains_key(&SlotRef::CNode { obj, index }) == full
+                        && self
+                            .state
+                            .slots
+                            .contains_key(&SlotRef::CNode { obj, index })
+                            == full
                 })
                 .collect();
             if v.is_empty() {
@@ -210,16 +324,57 @@ impl Selector<'_> {
         }
     }
 
-    /// The concrete Call for `call` in the current state.
-    pub fn resolve(&self, call: &Call) -> Invocation {
+    /// The registers and IPC-buffer words of a system call `call` on
+    /// `cptr` with a message (ABI-5, ABI-8, MSG-1).
+    fn actions(
+        &self,
+        call: Syscall,
+        cptr: u64,
+        label: u64,
+        words: &[u64],
+        extra: &[u64],
+        receive: Option<u64>,
+    ) -> UserActions {
+        let l = self.layout;
+        let len = words.len().min(120) as u64;
+        let info = (label & ((1 << 52) - 1)) << 12 | (extra.len().min(3) as u64) << 7 | len;
+        let mut regs = vec![(l.number, call as u64), (l.cptr, cptr), (l.info, info)];
+        for (i, &w) in words.iter().enumerate().take(4) {
+            regs.push((l.mrs[i], w));
+        }
+        let mut buffer: Vec<(usize, u64)> = words
+            .iter()
+            .enumerate()
+            .skip(4)
+            .take(116)
+            .map(|(i, &w)| (1 + i, w))
+            .collect();
+        for (i, &c) in extra.iter().enumerate().take(3) {
+            buffer.push((122 + i, c));
+        }
+        buffer.push((125, receive.unwrap_or(0)));
+        UserActions { regs, buffer }
+    }
+
+    /// The concrete entry for `call` in the current state.
+    pub fn resolve(&self, call: &Call) -> Entry {
+        if self.state.current.is_none() {
+            return Entry::Tick;
+        }
         let keep = |mut w: Vec<u64>, keep: Option<usize>| {
             if let Some(k) = keep {
                 w.truncate(k);
             }
             w
         };
+        let syscall = |c: Syscall, cptr: u64, label: u64, w: &[u64], x: &[u64]| {
+            Entry::Syscall(self.actions(c, cptr, label, w, x, None))
+        };
         match call {
-            Call::Raw(inv) => inv.clone(),
+            Call::Raw(u) => Entry::Syscall(u.clone()),
+            Call::Tick => Entry::Tick,
+            Call::Yield => syscall(Syscall::Yield, 0, 0, &[], &[]),
+            Call::Exception(f) => Entry::Exception(UserActions::default(), *f),
             Call::Retype {
                 ut,
                 ty,
@@ -232,12 +387,14 @@ impl Selector<'_> {
                 let (cptr, _) = self.cap(ut, Want::Untyped);
                 let (dest, node) = self.cap(dest, Want::CNode);
                 let off = self.index(node, offset);
-                Invocation {
+                let words = keep(vec![*ty, *size, off, *count], *k);
+                syscall(
+                    Syscall::Call,
                     cptr,
-                    label: Label::UntypedRetype as u64,
-                    words: keep(vec![*ty, *size, off, *count], *k),
-                    extra: vec![dest],
-                }
+                    Label::UntypedRetype as u64,
+                    &words,
+                    &[dest],
+                )
             }
             Call::CNode {
                 label,
@@ -267,12 +424,34 @@ impl Selector<'_> {
                     Label::CNodeMove => (vec![d, s], vec![src_cptr]),
                     _ => (vec![d], vec![]),
                 };
-                Invocation {
-                    cptr,
-                    label: *label as u64,
-                    words: keep(words, *k),
-                    extra,
-                }
+                syscall(Syscall::Call, cptr, *label as u64, &keep(words, *k), &extra)
+            }
+            Call::Tcb {
+                label,
+                target,
+                words,
+                extra,
+                send,
+            } => {
+                let (cptr, _) = self.cap(target, Want::Tcb);
+                let x: Vec<u64> = extra.iter().map(|(s, w)| self.cap(s, *w).0).collect();
+                let c = if *send { Syscall::Send } else { Syscall::Call };
+                syscall(c, cptr, *label as u64, words, &x)
+            }
+            Call::Ipc {
+                call,
+                cap,
+                label,
+                words,
+                extra,
+                receive,
+            } => {
+                let (cptr, _) = self.cap(cap, Want::Ipc);
+                let x: Vec<u64> = extra.iter().map(|s| self.cap(s, Want::Any).0).collect();
+                let recv = receive
+                    .as_ref()
+                    .map(|s| self.addr(self.index(self.root, s)));
+                Entry::Syscall(self.actions(*call, cptr, *label, words, &x, recv))
             }
         }
     }
@@ -286,7 +465,7 @@ fn cap_sel() -> impl Strategy<Value = CapSel> {
             Just(0u64),
             any::<u64>(),
             (1u64..=8).prop_map(|d| d << 56),
-            (0u64..64).prop_map(root),
+            (0u64..64).prop_map(|i| 6 << 56 | i),
         ]
         .prop_map(CapSel::Raw),
     ]
@@ -361,27 +540,217 @@ fn cnode_op() -> impl Strategy<Value = Call> {
     )
 }
 
-fn raw() -> impl Strategy<Value = Call> {
-    let word = prop_oneof![0u64..70, any::<u64>(), (0u64..64).prop_map(root)];
+fn word() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => 0u64..8, 1 => any::<u64>()]
+}
+
+fn tcb_op() -> impl Strategy<Value = Call> {
+    let prio = prop_oneof![4 => 250u64..=255, 2 => 0u64..=255, 1 => 256u64..300];
+    let ipc_vaddr = prop_oneof![
+        4 => (0u64..8).prop_map(|k| 0x7000_0000 + k * 0x400),
+        1 => Just(0u64),
+        1 => any::<u64>(),
+    ];
+    let regs = prop::collection::vec(any::<u64>(), 0..40);
+    let tcb = |w: Want| (cap_sel(), Just(w));
+    let op = prop_oneof![
+        3 => (ipc_vaddr, tcb(Want::CNode), tcb(Want::VSpace), tcb(Want::Frame)).prop_map(
+            |(v, c, s, f)| (Label::TcbConfigure, vec![v], vec![c, s, f])
+        ),
+        3 => (prio.clone(), tcb(Want::Tcb)).prop_map(|(p, a)| (Label::TcbSetPriority, vec![p], vec![a])),
+        1 => (prio, tcb(Want::Tcb)).prop_map(|(p, a)| (Label::TcbSetMcPriority, vec![p], vec![a])),
+        3 => Just((Label::TcbResume, vec![], vec![])),
+        1 => Just((Label::TcbSuspend, vec![], vec![])),
+        1 => (word(), 0u64..40).prop_map(|(f, n)| (Label::TcbReadRegisters, vec![f, n], vec![])),
+        1 => (word(), 0u64..40, regs).prop_map(|(f, n, mut r)| {
+            r.insert(0, n);
+            r.insert(0, f);
+            (Label::TcbWriteRegisters, r, vec![])
+        }),
+        1 => any::<u64>().prop_map(|b| (Label::TcbSetTlsBase, vec![b], vec![])),
+        2 => prop::option::of(tcb(Want::Endpoint)).prop_map(|e| {
+            (Label::TcbSetFaultEndpoint, vec![], e.into_iter().collect())
+        }),
+        2 => tcb(Want::Notification).prop_map(|n| (Label::TcbBindNotification, vec![], vec![n])),
+        1 => Just((Label::TcbUnbindNotification, vec![], vec![])),
+    ];
+    (op, cap_sel(), prop::bool::weighted(0.1)).prop_map(|((label, words, extra), target, send)| {
+        Call::Tcb {
+            label,
+            target,
+            words,
+            extra,
+            send,
+        }
+    })
+}
+
+fn ipc_op() -> impl Strategy<Value = Call> {
+    let call = prop_oneof![
+        3 => Just(Syscall::Send),
+        2 => Just(Syscall::NBSend),
+        3 => Just(Syscall::Call),
+        3 => Just(Syscall::Recv),
+        2 => Just(Syscall::NBRecv),
+        2 => Just(Syscall::Reply),
+        2 => Just(Syscall::ReplyRecv),
+    ];
+    let label = prop_oneof![4 => 16u64..20, 1 => 0u64..16, 1 => any::<u64>()];
     (
-        word.clone(),
-        prop_oneof![0u64..70, any::<u64>()],
-        prop::collection::vec(word.clone(), 0..6),
-        prop::collection::vec(word, 0..4),
+        call,
+        cap_sel(),
+        label,
+        prop::collection::vec(word(), 0..8),
+        prop::collection::vec(cap_sel(), 0..3),
+        prop::option::weighted(0.6, slot_sel(false)),
     )
-        .prop_map(|(cptr, label, words, extra)| {
-            Call::Raw(Invocation {
-                cptr,
-                label,
-                words,
-                extra,
-            })
+        .prop_map(|(call, cap, label, words, extra, receive)| Call::Ipc {
+            call,
+            cap,
+            label,
+            words,
+            extra,
+            receive,
         })
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        (0u64..32, any::<u64>()).prop_map(|(number, code)| Fault::UserException { number, code }),
+        (any::<u64>(), any::<bool>(), 0u64..32).prop_map(|(address, instruction, status)| {
+            Fault::Vm {
+                address,
+                instruction,
+                status,
+            }
+        }),
+    ]
+}
+
+fn raw() -> impl Strategy<Value = Call> {
+    (
+        prop::collection::vec((0usize..40, any::<u64>()), 0..8),
+        prop::collection::vec((0usize..130, any::<u64>()), 0..4),
+    )
+        .prop_map(|(regs, buffer)| Call::Raw(UserActions { regs, buffer }))
+}
+
+/// The fault handler's loop (see [`prologue`]): ReplyRecv on the fault
+/// endpoint, resuming the thread whose fault it holds (FLT-7, label 0) and
+/// waiting for the next fault — or just Recv on it.
+fn serve_faults() -> impl Strategy<Value = Call> {
+    (any::<bool>(), prop::collection::vec(word(), 0..3)).prop_map(|(recv_only, words)| Call::Ipc {
+        call: if recv_only {
+            Syscall::Recv
+        } else {
+            Syscall::ReplyRecv
+        },
+        cap: CapSel::Raw(root(9)),
+        label: 0,
+        words,
+        extra: vec![],
+        receive: None,
+    })
 }
 
 /// One kernel entry with its preemption answers (mostly none).
 pub fn step() -> impl Strategy<Value = Step> {
-    let call = prop_oneof![6 => retype(), 12 => cnode_op(), 1 => raw()];
+    let call = prop_oneof![
+        5 => retype(),
+        9 => cnode_op(),
+        6 => tcb_op(),
+        8 => ipc_op(),
+        1 => Just(Call::Yield),
+        1 => Just(Call::Tick),
+        1 => fault().prop_map(Call::Exception),
+        1 => raw(),
+        3 => serve_faults(),
+    ];
     let preempt = prop_oneof![6 => Just(0u64), 3 => 0u64..16, 1 => any::<u64>()];
     (call, preempt).prop_map(|(call, preempt)| Step { call, preempt })
+}
+
+/// The address of root CNode slot `i` (depth = the root radix, CS-5).
+pub fn root(i: u64) -> u64 {
+    (machine::ROOT_RADIX as u64) << 56 | i
+}
+
+/// The fixed start of every sequence: a fault handler and a second worker
+/// thread beside the root thread, so that faults become messages (FLT-3)
+/// instead of stopping the system and the scheduler has threads to choose
+/// between. From untyped slot 16 it creates an endpoint (root slot 9), the
+/// handler's TCB (10) and IPC-buffer frame (11), the worker's TCB (12) and
+/// frame (13). Both share the root's CSpace and VSpace; the handler runs at
+/// priority 254 and starts in Recv on the endpoint, the worker at 255 (the
+/// root's) and starts with Yield. The endpoint is the fault endpoint of all
+/// three threads.
+pub fn prologue(l: Layout) -> Vec<Step> {
+    let step = |call| Step { call, preempt: 0 };
+    let retype = |ty: u64, at: u64| Call::Retype {
+        ut: CapSel::Raw(root(16)),
+        ty,
+        size: 0,
+        count: 1,
+        dest: CapSel::Raw(root(2)),
+        offset: SlotSel::Index(at),
+        keep: None,
+    };
+    let tcb = |target: u64, label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| Call::Tcb {
+        label,
+        target: CapSel::Raw(root(target)),
+        words,
+        extra: extra
+            .into_iter()
+            .map(|(i, w)| (CapSel::Raw(root(i)), w))
+            .collect(),
+        send: false,
+    };
+    // WriteRegisters: a whole register set with a system call in it.
+    let regs = |call: Syscall, cptr: u64| {
+        let mut r = vec![0u64; l.words];
+        r[l.number] = call as u64;
+        r[l.cptr] = cptr;
+        let mut w = vec![0, l.words as u64];
+        w.extend(r);
+        w
+    };
+    let mut steps = vec![
+        step(retype(2, 9)), // Endpoint
+        step(tcb(
+            1,
+            Label::TcbSetFaultEndpoint,
+            vec![],
+            vec![(9, Want::Endpoint)],
+        )),
+    ];
+    for (t, frame, vaddr, prio, call, cptr) in [
+        (10, 11, 0x7000_0800, 254, Syscall::Recv, root(9)),
+        (12, 13, 0x7000_0c00, 255, Syscall::Yield, 0),
+    ] {
+        steps.extend([
+            step(retype(1, t)),     // TCB
+            step(retype(5, frame)), // Frame4K
+            step(tcb(
+                t,
+                Label::TcbConfigure,
+                vec![vaddr],
+                vec![(2, Want::CNode), (3, Want::VSpace), (frame, Want::Frame)],
+            )),
+            step(tcb(
+                t,
+                Label::TcbSetPriority,
+                vec![prio],
+                vec![(1, Want::Tcb)],
+            )),
+            step(tcb(
+                t,
+                Label::TcbSetFaultEndpoint,
+                vec![],
+                vec![(9, Want::Endpoint)],
+            )),
+            step(tcb(t, Label::TcbWriteRegisters, regs(call, cptr), vec![])),
+            step(tcb(t, Label::TcbResume, vec![], vec![])),
+        ]);
+    }
+    steps
 }

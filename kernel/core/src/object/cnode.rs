@@ -63,7 +63,7 @@ impl<M: Memory> Kernel<M> {
             Plan::Revoke(s) => self.revoke(s, preempt)?,
             Plan::CancelBadgedSends { ep, badge } => self.cancel_badged_sends(ep, badge),
             Plan::SaveCaller(dest) => {
-                let reply = tcb::slot_addr(self.current, TcbSlot::Reply as u64);
+                let reply = tcb::slot_addr(inv.caller, TcbSlot::Reply as u64);
                 if let c @ Cap::Reply { .. } = slot::cap(&self.mem, reply) {
                     self.move_cap(reply, dest, c);
                 }
@@ -241,14 +241,5 @@ impl<M: Memory> Kernel<M> {
             at = next;
         }
         endpoint::set_queue(&mut self.mem, ep, q);
-    }
-
-    /// Make a blocked thread `Restart` (spec: DER-12, CNODE-8): it will
-    /// re-execute its system call or faulting instruction, so a fault it
-    /// was delivering is dropped. (SCHED-4: it joins the tail of its ready
-    /// queue; the ready queues join with the scheduler layer.)
-    pub(crate) fn restart(&mut self, t: PAddr) {
-        tcb::tcb_mut(&mut self.mem, t).fault = 0;
-        tcb::set_state(&mut self.mem, t, tcb::ThreadState::Restart);
     }
 }

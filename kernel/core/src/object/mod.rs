@@ -5,4 +5,5 @@ pub mod cnode;
 pub mod endpoint;
 pub mod notification;
 pub mod tcb;
+pub mod thread;
 pub mod untyped;

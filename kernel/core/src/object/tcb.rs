@@ -32,13 +32,20 @@ pub struct TcbObj {
     pub ipc_buffer: u64,
     /// Bound notification, 0 for none.
     pub bound_notification: u64,
-    /// Pending fault label (ABI-9), 0 for none.
-    pub fault: u64,
+    /// Pending fault ([`crate::fault`] encoding), all zero for none.
+    pub fault: [u64; 6],
     /// Slot holding the Reply capability naming this thread, 0 for none.
     pub reply_at: u64,
     /// Links in an endpoint, notification or ready queue.
     pub queue: Links,
+    /// 1 while the thread is in a ready queue (spec: SCHED-2).
+    pub in_ready: u64,
+    /// The user register set (spec: ABI-10), `Layout::words` used.
+    pub context: [u64; MAX_CONTEXT_WORDS],
 }
+
+/// The largest register set of the architectures (aarch64's).
+pub const MAX_CONTEXT_WORDS: usize = abi::context::aarch64::CONTEXT_WORDS;
 
 const _: () = assert!(core::mem::size_of::<TcbObj>() <= 1 << abi::object::TCB_BITS);
 

@@ -234,7 +234,7 @@ impl<M: Memory> Kernel<M> {
                     mapping: None,
                 },
                 ObjectType::PageTable => Cap::PageTable { obj, mapping: None },
-                ObjectType::VSpace => Cap::VSpace { obj },
+                ObjectType::VSpace => Cap::VSpace { obj, asid: None },
             };
             // Newest first among the untyped's children (spec: UT-8, DER-3).
             slot::insert_child(
