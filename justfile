@@ -28,3 +28,21 @@ image ARCH="x86_64":
 # Format every crate.
 fmt:
     cargo fmt --all
+
+# The refinement suite as a soak run: STEPS random steps per run (release build).
+soak STEPS="5000000":
+    REFINEMENT_STEPS={{STEPS}} cargo test --release -p refinement --test refinement
+
+# Steps per second of the refinement suite, and of the core and the model alone.
+bench:
+    cargo bench -p refinement
+
+# The object core's tests and a short refinement run under Miri (needs a nightly
+# toolchain with the miri component; isolation is off because proptest reads
+# its regression file and the clock).
+miri STEPS="60":
+    MIRIFLAGS=-Zmiri-disable-isolation REFINEMENT_STEPS={{STEPS}} cargo +nightly miri test -p kernel-core -p refinement
+
+# Mutation testing of the object core (cargo-mutants; config in .cargo/mutants.toml).
+mutants:
+    REFINEMENT_STEPS=20000 cargo mutants --no-shuffle

@@ -51,11 +51,14 @@ pub struct BootUntyped {
 /// capability in root slot 1, IRQControl in root slot 4, a Frame capability
 /// (Read|Write, unmapped) to the IPC-buffer frame in the TCB's
 /// `IpcBufferFrame` slot and in root slot 7, a VSpace capability to the
-/// root VSpace object at `root_vspace` — which has ASID 1 (ST-10, so its
-/// capabilities are derivable, CAP-9, and TCB Configure accepts copies of
-/// them, TCB-6) — in the TCB's `VSpaceRoot` slot and in root slot 3, and
-/// `untypeds[i]` in root slot `16 + i`. (The ASID pool and ASIDControl of
-/// ST-10 arrive with the VSpace layer.) `current` is the root TCB; the ready queues are empty.
+/// root VSpace object at `root_vspace` (empty, ASID 1) in the TCB's
+/// `VSpaceRoot` slot and in root slot 3, ASIDControl in root slot 5, an
+/// ASIDPool capability (`asid_base` 0) to the initial pool at
+/// `root_asid_pool` in root slot 6 — `asid_table[0]` is that pool and its
+/// entry 1 the root VSpace (ABI-16, ASID-1) — and `untypeds[i]` in root
+/// slot `16 + i`. IRQ lines `0 .. irq_lines` not in `reserved_irqs` are
+/// `Inactive`; the lines in `reserved_irqs` and every line from
+/// `irq_lines` up to `IRQ_LINES` are `Reserved` (IRQ-2). `current` is the root TCB; the ready queues are empty.
 /// `kernel_memory` is the kernel's own memory (spec: INV-2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootConfig {
@@ -65,6 +68,13 @@ pub struct BootConfig {
     pub root_ipc_buffer: Addr,
     /// The root VSpace (4 KiB aligned); it has ASID 1.
     pub root_vspace: Addr,
+    /// The initial ASID pool (4 KiB aligned).
+    pub root_asid_pool: Addr,
+    /// Number of IRQ lines the platform has (at most `IRQ_LINES`).
+    pub irq_lines: u64,
+    /// Lines below `irq_lines` that are `Reserved` (the kernel's timer; on
+    /// aarch64 also 0 … 31).
+    pub reserved_irqs: Vec<u64>,
     /// The root thread's `ipc_buffer` virtual address (1 KiB aligned).
     pub root_ipc_buffer_vaddr: u64,
     /// Base of the root TCB (2 KiB aligned).
@@ -138,4 +148,7 @@ pub enum Entry {
     Exception(UserActions, Fault),
     /// A timer tick (SCHED-6).
     Tick,
+    /// A device interrupt on this line (IRQ-8); a line that is not
+    /// `Active` without `pending_ack` is masked and raises nothing.
+    Interrupt(u64),
 }

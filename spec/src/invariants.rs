@@ -2,15 +2,17 @@
 //! after its id (`inv_1` checks INV-1, …). They read any [`State`]: the
 //! model's, or the kernel core's projected onto it.
 //!
-//! Parts of rules that need state not present yet (IRQ line states,
-//! VSpace and PageTable entries, ASID pools) are left out and say so;
+//! Parts of rules about what the abstract state does not hold (line
+//! masking, the platform's lines) are left out and say so;
 //! `current == None` stands for the idle thread, which is not in the
 //! state. The ready bitmap of INV-29 is implicit: `ready` stores only
 //! non-empty queues.
 //!
 //! INV-31 holds at the end of every entry, not at the preemption points
 //! inside one; [`check_all`] includes it, [`check_mid_entry`] leaves it
-//! out.
+//! out. Which lines are `Reserved` depends on the platform, not on the
+//! state: [`inv_36_boot`] checks that part of INV-36 against the
+//! [`BootConfig`] and is not in [`CHECKERS`].
 
 use abi::rights::Rights;
 use abi::sched::TIME_SLICE_TICKS;
@@ -19,9 +21,11 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::entry::BootConfig;
 use crate::model::{ObjRef, refers_to};
 use crate::state::{
-    Addr, Cap, EndpointState, NotificationState, Object, SlotRef, State, ThreadState, ZombieKind,
+    Addr, Cap, EndpointState, IrqState, MemoryType, NotificationState, Object, Pte, SlotRef, State,
+    ThreadState, ZombieKind,
 };
 
 /// A broken invariant: the rule id and what was found.
@@ -103,7 +107,11 @@ pub const CHECKERS: &[(&str, Checker)] = &[
     ("INV-29", inv_29),
     ("INV-30", inv_30),
     ("INV-31", inv_31),
+    ("INV-32", inv_32),
+    ("INV-33", inv_33),
+    ("INV-34", inv_34),
     ("INV-35", inv_35),
+    ("INV-36", inv_36),
     ("INV-37", inv_37),
 ];
 
@@ -162,7 +170,8 @@ fn cap_range(s: &State, cap: &Cap) -> Option<Range> {
         | ObjRef::Notification(a)
         | ObjRef::Frame(a)
         | ObjRef::PageTable(a)
-        | ObjRef::VSpace(a) => a,
+        | ObjRef::VSpace(a)
+        | ObjRef::AsidPool(a) => a,
         ObjRef::IrqLine(_) => return None,
     };
     s.objects.get(&obj).map(|o| range(obj, o.size_bits()))
@@ -257,10 +266,11 @@ fn is_live(s: &State, r: ObjRef) -> bool {
         ObjRef::Endpoint(a) => matches!(s.objects.get(&a), Some(Object::Endpoint(_))),
         ObjRef::Notification(a) => matches!(s.objects.get(&a), Some(Object::Notification(_))),
         ObjRef::Frame(a) => matches!(s.objects.get(&a), Some(Object::Frame { .. })),
-        ObjRef::PageTable(a) => matches!(s.objects.get(&a), Some(Object::PageTable)),
+        ObjRef::PageTable(a) => matches!(s.objects.get(&a), Some(Object::PageTable { .. })),
         ObjRef::VSpace(a) => matches!(s.objects.get(&a), Some(Object::VSpace { .. })),
-        // IRQ line states are not in the state yet (IRQ-2).
-        ObjRef::IrqLine(_) => true,
+        ObjRef::AsidPool(a) => matches!(s.objects.get(&a), Some(Object::AsidPool { .. })),
+        // spec: INV-9 — an IRQHandler names an `Active` line.
+        ObjRef::IrqLine(l) => matches!(s.irq.get(&l), Some(IrqState::Active { .. })),
     }
 }
 
@@ -272,8 +282,9 @@ fn obj_ref(a: Addr, o: &Object) -> ObjRef {
         Object::Endpoint(_) => ObjRef::Endpoint(a),
         Object::Notification(_) => ObjRef::Notification(a),
         Object::Frame { .. } => ObjRef::Frame(a),
-        Object::PageTable => ObjRef::PageTable(a),
+        Object::PageTable { .. } => ObjRef::PageTable(a),
         Object::VSpace { .. } => ObjRef::VSpace(a),
+        Object::AsidPool { .. } => ObjRef::AsidPool(a),
     }
 }
 
@@ -514,8 +525,7 @@ pub fn inv_8(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 
 /// INV-9 No dangling references: capabilities, thread states, bindings,
 /// endpoint, notification and ready queues, `current` and `reply_at` name
-/// live objects and slots. (IRQHandler lines: line states are not in the
-/// state yet.)
+/// live objects and slots; an IRQHandler names an `Active` line.
 pub fn inv_9(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     for (&at, slot) in &s.slots {
         let live = match slot.cap {
@@ -582,13 +592,29 @@ pub fn inv_9(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 }
 
 /// INV-10 Objects are held: every live object has a capability (a Zombie
-/// counts). (The idle thread is not in the state, and IRQ lines are not
-/// yet.)
+/// counts); every `Active` line has an IRQHandler, and no IRQHandler
+/// names a `Reserved` or `Inactive` line. (The idle thread is not in the
+/// state.)
 pub fn inv_10(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     let held: BTreeSet<ObjRef> = s.slots.values().filter_map(|x| refers_to(&x.cap)).collect();
     for (&a, o) in &s.objects {
         if !held.contains(&obj_ref(a, o)) {
             return fail("INV-10", format!("object {a:#x} ({o:?}) has no capability"));
+        }
+    }
+    for (&line, st) in &s.irq {
+        if matches!(st, IrqState::Active { .. }) && !held.contains(&ObjRef::IrqLine(line)) {
+            return fail("INV-10", format!("Active line {line} has no IRQHandler"));
+        }
+    }
+    for r in &held {
+        if let ObjRef::IrqLine(line) = *r
+            && !matches!(s.irq.get(&line), Some(IrqState::Active { .. }))
+        {
+            return fail(
+                "INV-10",
+                format!("an IRQHandler names line {line}, not Active"),
+            );
         }
     }
     Ok(())
@@ -617,14 +643,21 @@ pub fn inv_11(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     Ok(())
 }
 
-/// INV-12 Unique capabilities: one IRQControl at most; two Untyped
-/// capabilities with the same region are an ancestor and its descendant;
-/// one capability per PageTable; one Reply per thread. (There is no
-/// ASIDControl capability yet.)
+/// INV-12 Unique capabilities: one IRQControl and one ASIDControl at
+/// most; two Untyped capabilities with the same region are an ancestor and
+/// its descendant; one capability per PageTable; one Reply per thread.
 pub fn inv_12(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     let caps: Vec<Cap> = s.slots.values().map(|x| x.cap).collect();
     if caps.iter().filter(|c| matches!(c, Cap::IrqControl)).count() > 1 {
         return fail("INV-12", "two IRQControl capabilities".into());
+    }
+    if caps
+        .iter()
+        .filter(|c| matches!(c, Cap::AsidControl))
+        .count()
+        > 1
+    {
+        return fail("INV-12", "two ASIDControl capabilities".into());
     }
     let all: Vec<_> = untypeds(s).collect();
     for (i, &(u, ub, ubits, ..)) in all.iter().enumerate() {
@@ -1181,18 +1214,296 @@ pub fn inv_31(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     }
 }
 
-// ----- address spaces ------------------------------------------------------
+// ----- address spaces and interrupts --------------------------------------
 
-/// INV-35 ASIDs, the part the state holds: ASID 0 is never assigned and no
-/// ASID names two VSpaces. (The ASID table and pools are not in the state
-/// yet, so their agreement with `VSpace.asid` is not checked.)
+/// Log2 of the bytes a level-`k` entry covers (VM-1).
+fn entry_bits(level: u32) -> u32 {
+    39 - 9 * level
+}
+
+/// The entries of a live VSpace or PageTable.
+fn entries_of(s: &State, t: Addr) -> Option<&BTreeMap<u64, Pte>> {
+    match s.objects.get(&t) {
+        Some(Object::VSpace { entries, .. } | Object::PageTable { entries }) => Some(entries),
+        _ => None,
+    }
+}
+
+/// One entry reachable from a VSpace: the level of its table, its virtual
+/// address and the entry.
+struct Reached {
+    level: u32,
+    vaddr: u64,
+    pte: Pte,
+}
+
+/// Every entry reachable from the VSpace `root` through links (at most
+/// four levels deep, so a malformed state cannot loop).
+fn reachable(s: &State, root: Addr) -> Vec<Reached> {
+    let mut out = Vec::new();
+    let mut todo = alloc::vec![(root, 0u32, 0u64)];
+    while let Some((t, level, base)) = todo.pop() {
+        let Some(entries) = entries_of(s, t) else {
+            continue;
+        };
+        for (&i, &pte) in entries {
+            let vaddr = base + (i << entry_bits(level));
+            out.push(Reached { level, vaddr, pte });
+            if let Pte::Table(next) = pte
+                && level < 3
+            {
+                todo.push((next, level + 1, vaddr));
+            }
+        }
+    }
+    out
+}
+
+fn vspaces(s: &State) -> impl Iterator<Item = (Addr, Option<u64>)> + '_ {
+    s.objects.iter().filter_map(|(&a, o)| match o {
+        Object::VSpace { asid, .. } => Some((a, *asid)),
+        _ => None,
+    })
+}
+
+/// INV-32 Mappings have capabilities: every mapping reachable from a
+/// VSpace with ASID `a` at `v` of frame `f` is recorded as `(a, v)` by a
+/// Frame capability to `f`, and `f` has the size of the entry's level.
+pub fn inv_32(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    for (root, asid) in vspaces(s) {
+        let Some(a) = asid else { continue };
+        for r in reachable(s, root) {
+            let Pte::Page { frame, .. } = r.pte else {
+                continue;
+            };
+            let sized = matches!(
+                s.objects.get(&frame),
+                Some(Object::Frame { size_bits, .. }) if *size_bits == entry_bits(r.level)
+            );
+            let recorded = s.slots.values().any(|x| {
+                matches!(x.cap, Cap::Frame { obj, mapping: Some(m), .. }
+                    if obj == frame && m == (a, r.vaddr))
+            });
+            if !(sized && recorded) {
+                return fail(
+                    "INV-32",
+                    format!(
+                        "mapping of {frame:#x} at {:#x} (ASID {a}, level {}) has no capability \
+                         recording it, or the wrong size",
+                        r.vaddr, r.level
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-33 W^X and device attributes: no reachable mapping is writable and
+/// executable; mappings of device frames are non-executable and `Device`.
+pub fn inv_33(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    for (root, _) in vspaces(s) {
+        for r in reachable(s, root) {
+            let Pte::Page {
+                frame,
+                write,
+                execute,
+                memory,
+            } = r.pte
+            else {
+                continue;
+            };
+            let device = matches!(
+                s.objects.get(&frame),
+                Some(Object::Frame { device: true, .. })
+            );
+            if (write && execute) || (device && (execute || memory != MemoryType::Device)) {
+                return fail(
+                    "INV-33",
+                    format!("mapping at {:#x} in VSpace {root:#x}: {:?}", r.vaddr, r.pte),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-34 Table links, for the entries reachable from a VSpace: every
+/// link names a live PageTable whose capability records it as (the
+/// VSpace's ASID, the entry's address, the entry's level + 1) — so a
+/// VSpace without an ASID has none —, and no PageTable is linked from two
+/// of them; a VSpace holds links only, a level-3 table none, and a
+/// level-`k` table maps only frames of its level's size.
+///
+/// reading: "every link entry in a live VSpace or PageTable" is every
+/// entry reachable from a live VSpace, the structure a translation can
+/// walk. The rules themselves leave stale links in tables cut off from
+/// every VSpace: when a VSpace or a table dies, the tables it linked stay
+/// live with their own links (DER-12), and a PageTable Unmap (VM-10) or
+/// deletion whose walk no longer reaches the parent entry clears the
+/// table's record, or kills the table, while such a cut-off parent still
+/// links it. Those parents are never walked again: a table is linked only
+/// after an Unmap, which empties it, so a cut-off table stays cut off
+/// until it is emptied (seL4 leaves the same stale entries).
+pub fn inv_34(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    let mut linked = BTreeSet::new();
+    for (root, asid) in vspaces(s) {
+        for r in reachable(s, root) {
+            let ok = match r.pte {
+                Pte::Table(p) => {
+                    if !matches!(s.objects.get(&p), Some(Object::PageTable { .. })) {
+                        return fail(
+                            "INV-34",
+                            format!("VSpace {root:#x} links dead {p:#x} at {:#x}", r.vaddr),
+                        );
+                    }
+                    if !linked.insert(p) {
+                        return fail("INV-34", format!("table {p:#x} is linked twice"));
+                    }
+                    let want = asid.map(|a| (a, r.vaddr, r.level + 1));
+                    r.level <= 2
+                        && want.is_some()
+                        && s.slots.values().any(|x| {
+                            matches!(x.cap, Cap::PageTable { obj, mapping }
+                                if obj == p && mapping == want)
+                        })
+                }
+                Pte::Page { frame, .. } => {
+                    r.level >= 1
+                        && matches!(
+                            s.objects.get(&frame),
+                            Some(Object::Frame { size_bits, .. })
+                                if *size_bits == entry_bits(r.level)
+                        )
+                }
+            };
+            if !ok {
+                return fail(
+                    "INV-34",
+                    format!(
+                        "entry at {:#x}, level {}, of VSpace {root:#x} (ASID {asid:?}): {:?}",
+                        r.vaddr, r.level, r.pte
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// INV-35 ASIDs: `asid_table[i]` names pool `P` exactly when `P`'s
+/// capabilities have `asid_base = i · 512`; a pool entry names VSpace `V`
+/// exactly when `V.asid` is that ASID; ASID 0 is never assigned; no ASID
+/// names two VSpaces (one `asid` field: no VSpace has two).
 pub fn inv_35(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
-    let mut seen = BTreeSet::new();
-    for (&v, o) in &s.objects {
-        if let Object::VSpace { asid: Some(a) } = o
-            && (*a == 0 || !seen.insert(*a))
+    let pools = 1u64 << abi::vm::ASID_HIGH_BITS;
+    let per_pool = 1u64 << abi::vm::ASID_LOW_BITS;
+    for (&i, &p) in &s.asid_table {
+        let Some(Object::AsidPool { entries }) = s.objects.get(&p) else {
+            return fail("INV-35", format!("asid_table[{i}] names no pool ({p:#x})"));
+        };
+        if i >= pools {
+            return fail("INV-35", format!("asid_table index {i} out of range"));
+        }
+        if s.asid_table.iter().any(|(&j, &q)| j != i && q == p) {
+            return fail("INV-35", format!("pool {p:#x} is in asid_table twice"));
+        }
+        for (&e, &v) in entries {
+            let asid = i * per_pool + e;
+            if e >= per_pool || asid == 0 {
+                return fail("INV-35", format!("pool {p:#x} has entry {e}"));
+            }
+            if !matches!(s.objects.get(&v), Some(Object::VSpace { asid: Some(a), .. }) if *a == asid)
+            {
+                return fail(
+                    "INV-35",
+                    format!("ASID {asid} names {v:#x}, whose asid is not {asid}"),
+                );
+            }
+        }
+    }
+    for (&at, slot) in &s.slots {
+        if let Cap::AsidPool { obj, asid_base } = slot.cap
+            && (asid_base % per_pool != 0
+                || s.asid_table.get(&(asid_base / per_pool)) != Some(&obj))
         {
+            return fail(
+                "INV-35",
+                format!("{at:?} holds pool {obj:#x} with base {asid_base}, not in asid_table"),
+            );
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (v, asid) in vspaces(s) {
+        let Some(a) = asid else { continue };
+        if a == 0 || !seen.insert(a) {
             return fail("INV-35", format!("VSpace {v:#x} has ASID {a}, 0 or shared"));
+        }
+        let named = s
+            .asid_table
+            .get(&(a / per_pool))
+            .and_then(|p| match s.objects.get(p) {
+                Some(Object::AsidPool { entries }) => entries.get(&(a % per_pool)),
+                _ => None,
+            });
+        if named != Some(&v) {
+            return fail(
+                "INV-35",
+                format!("VSpace {v:#x} has ASID {a}, which does not name it"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// INV-36 IRQ lines, the part the state holds: every line is below
+/// `IRQ_LINES`; only non-`Inactive` lines are stored (absent is
+/// `Inactive`); a `Reserved` or `Inactive` line's slot is empty. Masking
+/// is implied by the state (an `Active` line is masked exactly when
+/// `pending_ack`, IRQ-2), and which lines are `Reserved` depends on the
+/// platform: [`inv_36_boot`] checks that against the boot configuration.
+/// (No IRQHandler names a `Reserved` line: INV-10.)
+///
+/// reading: an explicitly stored `Inactive` is a malformed state (the
+/// `State::irq` documentation: absent means `Inactive`), as INV-29 treats
+/// a stored empty ready queue.
+pub fn inv_36(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    for (&line, st) in &s.irq {
+        if line >= abi::irq::IRQ_LINES || *st == IrqState::Inactive {
+            return fail("INV-36", format!("line {line} is stored as {st:?}"));
+        }
+    }
+    for &at in s.slots.keys() {
+        if let SlotRef::Irq { line } = at
+            && !matches!(s.irq.get(&line), Some(IrqState::Active { .. }))
+        {
+            return fail(
+                "INV-36",
+                format!("line {line} is not Active but its slot is full"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// INV-36 against the boot configuration: exactly the lines boot made
+/// `Reserved` (IRQ-2: the lines the platform lacks and the kernel's own,
+/// including aarch64's 0 … 31 when the configuration lists them) are
+/// `Reserved` — they stay so for ever — and no IRQHandler names one.
+pub fn inv_36_boot(s: &State, cfg: &BootConfig) -> Result<(), Violation> {
+    for line in 0..abi::irq::IRQ_LINES {
+        let reserved = line >= cfg.irq_lines || cfg.reserved_irqs.contains(&line);
+        if reserved != (s.irq.get(&line) == Some(&IrqState::Reserved)) {
+            return fail(
+                "INV-36",
+                format!("line {line}: Reserved is {reserved} at boot, not now"),
+            );
+        }
+        if reserved && s.slots.values().any(|x| x.cap == Cap::IrqHandler { line }) {
+            return fail(
+                "INV-36",
+                format!("an IRQHandler names Reserved line {line}"),
+            );
         }
     }
     Ok(())

@@ -1,16 +1,15 @@
 //! The executable model: boot (ST-10) and kernel entries (SYS-1): system
 //! calls (SYS-3 … SYS-18), exceptions (FLT-1) and timer ticks (SCHED-6),
-//! for every object but IRQ lines and address spaces: Untyped Retype
+//! timer ticks (SCHED-6) and device interrupts (IRQ-8): Untyped Retype
 //! (UT-*), the CNode invocations (CNODE-*) with Delete, Revoke and
 //! finalisation (DER-*), TCB invocations (TCB-*), IPC and notifications
-//! (MSG-*, IPC-*, NTFN-*), faults (FLT-*) and the scheduler (SCHED-*).
-//! The IRQ (IRQ-*), VSpace and ASID (VM-*, ASID-*) invocations are not
-//! yet modelled: they give `IllegalOperation`.
+//! (MSG-*, IPC-*, NTFN-*), faults (FLT-*), the scheduler (SCHED-*),
+//! interrupts (IRQ-*), ASIDs (ASID-*) and address spaces (VM-*).
 //!
 //! The private submodules hold the parts: `regs` registers, IPC buffers and
 //! messages; `sched` the ready queues and the scheduler's choice;
 //! `ipc` endpoints, replies, notifications and faults; `tcb` the TCB
-//! invocations.
+//! invocations; `irq` IRQ lines; `vm` ASIDs, page tables and frames.
 //!
 //! # Preemption points (SYS-15, SYS-16, SYS-17)
 //!
@@ -35,7 +34,9 @@
 //! 3. **Reset** (UT-10): for a non-device untyped, after every 4 KiB chunk
 //!    has been zeroed and the watermark lowered to its start, including the
 //!    last chunk (the placement of the objects is the next step). A device
-//!    untyped's reset is one step with no point after it.
+//!    untyped's reset is one step with no point after it. ASIDControl
+//!    MakePool (ASID-4) resets its untyped the same way (an untyped with
+//!    watermark 0 needs no reset and has no point).
 //!
 //! Deletions that are not preemptible on their own (a Delete of a
 //! capability that does not become a Zombie, DER-7) have no point, unless
@@ -105,19 +106,22 @@ use abi::object::{ObjectType, RESET_CHUNK_BITS, RETYPE_FAN_OUT_LIMIT};
 use abi::rights::Rights;
 use abi::sched::TIME_SLICE_TICKS;
 use abi::syscall::Syscall;
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::entry::{Arch, BootConfig, Entry, Invocation, Outcome, UserActions};
 use crate::state::{
-    Addr, Cap, EndpointState, Fault, Notification, NotificationState, Object, Slot, SlotRef, State,
-    Tcb, ThreadState, ZombieKind,
+    Addr, Cap, EndpointState, Fault, IrqState, Notification, NotificationState, Object, Slot,
+    SlotRef, State, Tcb, ThreadState, ZombieKind,
 };
 
 mod ipc;
+mod irq;
 mod regs;
 mod sched;
 mod tcb;
+mod vm;
 
 /// Most extra capabilities (spec: SYS-5, MSG-4).
 const MAX_EXTRA_CAPS: usize = 3;
@@ -143,7 +147,7 @@ pub struct Model {
 
 /// What a capability refers to, for "refers to the same object" (ST-5,
 /// DER-6). Untyped, Reply and IRQControl capabilities refer to nothing
-/// shared and have no `ObjRef`.
+/// shared and have no `ObjRef`, nor has ASIDControl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjRef {
     /// A CNode.
@@ -160,6 +164,8 @@ pub enum ObjRef {
     PageTable(Addr),
     /// A VSpace.
     VSpace(Addr),
+    /// An ASID pool.
+    AsidPool(Addr),
     /// An IRQ line (IRQHandler capabilities).
     IrqLine(u64),
 }
@@ -185,8 +191,9 @@ pub fn refers_to(cap: &Cap) -> Option<ObjRef> {
         Cap::Frame { obj, .. } => Some(ObjRef::Frame(obj)),
         Cap::PageTable { obj, .. } => Some(ObjRef::PageTable(obj)),
         Cap::VSpace { obj } => Some(ObjRef::VSpace(obj)),
+        Cap::AsidPool { obj, .. } => Some(ObjRef::AsidPool(obj)),
         Cap::IrqHandler { line } => Some(ObjRef::IrqLine(line)),
-        Cap::Untyped { .. } | Cap::Reply { .. } | Cap::IrqControl => None,
+        Cap::Untyped { .. } | Cap::Reply { .. } | Cap::IrqControl | Cap::AsidControl => None,
     }
 }
 
@@ -276,6 +283,11 @@ enum Op {
     Nothing,
     /// A TCB invocation (TCB-4 … TCB-14).
     Tcb(tcb::TcbOp),
+    /// An IRQ invocation (IRQ-4 … IRQ-7).
+    Irq(irq::IrqOp),
+    /// An ASID, Frame or PageTable invocation (ASID-4, ASID-5, VM-6 …
+    /// VM-10).
+    Vm(vm::VmOp),
 }
 
 /// The kinds of the CNode transfer invocations (CNODE-2 … CNODE-5).
@@ -337,9 +349,29 @@ impl Model {
                 radix: cfg.root_radix,
             },
         );
-        // spec: ST-10 — the root VSpace has ASID 1.
-        s.objects
-            .insert(cfg.root_vspace, Object::VSpace { asid: Some(1) });
+        // spec: ST-10, ABI-16 — the root VSpace has ASID 1: entry 1 of the
+        // initial pool, which is `asid_table[0]`.
+        s.objects.insert(
+            cfg.root_vspace,
+            Object::VSpace {
+                asid: Some(u64::from(abi::vm::ROOT_ASID)),
+                entries: BTreeMap::new(),
+            },
+        );
+        s.objects.insert(
+            cfg.root_asid_pool,
+            Object::AsidPool {
+                entries: BTreeMap::from([(u64::from(abi::vm::ROOT_ASID), cfg.root_vspace)]),
+            },
+        );
+        s.asid_table.insert(0, cfg.root_asid_pool);
+        // spec: IRQ-2 — the lines the platform does not have and the
+        // reserved ones are `Reserved`; the others `Inactive` (absent).
+        for line in 0..abi::irq::IRQ_LINES {
+            if line >= cfg.irq_lines || cfg.reserved_irqs.contains(&line) {
+                s.irq.insert(line, IrqState::Reserved);
+            }
+        }
         s.objects.insert(
             cfg.root_ipc_buffer,
             Object::Frame {
@@ -368,6 +400,14 @@ impl Model {
         place(root(2), cnode_cap);
         place(root(1), Cap::Tcb { obj: cfg.root_tcb });
         place(root(4), Cap::IrqControl);
+        place(root(5), Cap::AsidControl);
+        place(
+            root(6),
+            Cap::AsidPool {
+                obj: cfg.root_asid_pool,
+                asid_base: 0,
+            },
+        );
         let frame = Cap::Frame {
             obj: cfg.root_ipc_buffer,
             rights: Rights::READ_WRITE,
@@ -400,8 +440,8 @@ impl Model {
     }
 
     /// One kernel entry (spec: SYS-1, SYS-2): a system call or an
-    /// exception by the current thread, or a timer tick; then the
-    /// scheduler's choice (SCHED-5). `preempt` is the interrupt oracle,
+    /// exception by the current thread, a timer tick or a device
+    /// interrupt (IRQ-8); then the scheduler's choice (SCHED-5). `preempt` is the interrupt oracle,
     /// asked at the points listed in the module documentation (SYS-17).
     pub fn entry(&mut self, e: &Entry, preempt: &mut dyn FnMut() -> bool) -> Outcome {
         let c0 = self.state.current;
@@ -409,6 +449,11 @@ impl Model {
             // spec: SCHED-6.
             (Entry::Tick, _) => {
                 self.tick();
+                Outcome::Other
+            }
+            // spec: IRQ-8.
+            (Entry::Interrupt(line), _) => {
+                self.interrupt(*line);
                 Outcome::Other
             }
             // The idle thread makes no system call and takes no exception.
@@ -782,10 +827,18 @@ impl Model {
             // Endpoints, notifications and replies are not kernel-object
             // invocations (SYS-5): `send_call` handles them.
             Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. } => illegal,
-            // not yet modelled: IRQ-4 … IRQ-7.
-            Cap::IrqControl | Cap::IrqHandler { .. } => illegal,
-            // not yet modelled: VM-6 … VM-10.
-            Cap::Frame { .. } | Cap::PageTable { .. } => illegal,
+            // spec: IRQ-4.
+            Cap::IrqControl => self.decode_irq_control(invoked, label, words, extra),
+            // spec: IRQ-5 … IRQ-7.
+            Cap::IrqHandler { line } => self.decode_irq_handler(line, label, extra),
+            // spec: ASID-4.
+            Cap::AsidControl => self.decode_asid_control(label, words, extra),
+            // spec: ASID-5.
+            Cap::AsidPool { obj, asid_base } => self.decode_asid_pool(obj, asid_base, label, extra),
+            // spec: VM-6 … VM-8.
+            Cap::Frame { .. } => self.decode_frame(invoked, cap, label, words, extra),
+            // spec: VM-9, VM-10.
+            Cap::PageTable { .. } => self.decode_page_table(invoked, cap, label, words, extra),
             // spec: CAP-1 — a VSpace has no invocations.
             Cap::VSpace { .. } => illegal,
             // spec: DER-14 — a Zombie has no invocations.
@@ -1065,11 +1118,13 @@ impl Model {
             Cap::Untyped { .. }
             | Cap::Reply { .. }
             | Cap::IrqControl
+            | Cap::AsidControl
             | Cap::PageTable { .. }
             | Cap::Zombie { .. } => false,
+            // spec: CAP-9, ASID-3 — decided by the VSpace's `asid`.
             Cap::VSpace { obj } => matches!(
                 self.state.objects.get(obj),
-                Some(Object::VSpace { asid: Some(_) })
+                Some(Object::VSpace { asid: Some(_), .. })
             ),
             _ => true,
         }
@@ -1099,6 +1154,8 @@ impl Model {
             Op::CancelBadgedSends { ep, badge } => self.cancel_badged_sends(ep, badge),
             Op::Nothing => {}
             Op::Tcb(op) => return self.perform_tcb(caller, op, preempt),
+            Op::Irq(op) => return self.perform_irq(op, preempt),
+            Op::Vm(op) => return self.perform_vm(op, preempt),
         }
         Ok(Vec::new())
     }
@@ -1231,13 +1288,21 @@ impl Model {
                 },
             ),
             ObjectType::PageTable => (
-                Object::PageTable,
+                Object::PageTable {
+                    entries: BTreeMap::new(),
+                },
                 Cap::PageTable {
                     obj: at,
                     mapping: None,
                 },
             ),
-            ObjectType::VSpace => (Object::VSpace { asid: None }, Cap::VSpace { obj: at }),
+            ObjectType::VSpace => (
+                Object::VSpace {
+                    asid: None,
+                    entries: BTreeMap::new(),
+                },
+                Cap::VSpace { obj: at },
+            ),
         };
         self.state.objects.insert(at, object);
         cap
@@ -1503,47 +1568,31 @@ impl Model {
                 true
             }
             Cap::Frame { obj, .. } => {
-                // spec: DER-12 Frame — the mapping is never set yet (VM-7
-                // not yet modelled); a final capability's frame ceases to
-                // exist. Its bytes stay in memory below the watermark
-                // (DER-13), but contents are state only of live frames
-                // (ST-2), so its words leave `frame_data`.
-                if fin
-                    && let Some(Object::Frame { size_bits, .. }) = self.state.objects.remove(&obj)
-                {
-                    let end = obj + (1u64 << size_bits);
-                    self.state
-                        .frame_data
-                        .retain(|&a, _| !(obj..end).contains(&a));
-                }
+                // spec: DER-12 Frame (always).
+                self.finalise_frame(s, obj, fin);
                 false
             }
             Cap::PageTable { obj, .. } if fin => {
-                // spec: DER-12 PageTable — never linked yet (VM-10 not yet
-                // modelled); it ceases to exist.
-                self.state.objects.remove(&obj);
+                // spec: DER-12 PageTable.
+                self.finalise_page_table(s, obj);
                 false
             }
             Cap::VSpace { obj } if fin => {
-                // spec: DER-12 VSpace — no ASID pools yet (ASID-* not yet
-                // modelled); it ceases to exist.
-                self.state.objects.remove(&obj);
+                // spec: DER-12 VSpace.
+                self.finalise_vspace(obj);
+                false
+            }
+            Cap::AsidPool { obj, asid_base } if fin => {
+                // spec: DER-12 ASIDPool.
+                self.finalise_asid_pool(obj, asid_base);
                 false
             }
             Cap::IrqHandler { line } if fin => {
-                // spec: DER-12 IRQHandler — the line state is not in the
-                // state yet (IRQ-2); the notification slot is deleted. It
-                // holds a Notification capability, whose deletion is one
-                // step with no Zombie.
-                let irq = SlotRef::Irq { line };
-                if self.cap(irq).is_some() {
-                    let zombie = self.deletion_effect(irq);
-                    debug_assert!(!zombie);
-                    self.remove_slot(irq);
-                }
+                // spec: DER-12 IRQHandler, IRQ-9.
+                self.finalise_irq_handler(line);
                 false
             }
-            // spec: DER-12 — Untyped, IRQControl: none; other types when
+            // spec: DER-12 — Untyped, IRQControl, ASIDControl: none; other types when
             // not final: none. A Zombie is handled by DER-7 step 2.
             _ => false,
         }

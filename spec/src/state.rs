@@ -132,6 +132,15 @@ pub enum Cap {
         /// The object.
         obj: Addr,
     },
+    /// The authority to make ASID pools (spec: ASID-2).
+    AsidControl,
+    /// An ASID pool (spec: ASID-1).
+    AsidPool {
+        /// The object.
+        obj: Addr,
+        /// The pool's first ASID (a multiple of 512).
+        asid_base: u64,
+    },
     /// A CNode or TCB whose deletion is unfinished (spec: DER-14).
     Zombie {
         /// The object kind.
@@ -315,12 +324,68 @@ pub enum Object {
         /// Device memory.
         device: bool,
     },
-    /// A page table (entries arrive with the VSpace layer).
-    PageTable,
-    /// A top-level table.
+    /// A page table of levels 1 … 3 (spec: VM-1, VM-2): its non-empty
+    /// entries by index (0 … 511).
+    PageTable {
+        /// Non-empty entries.
+        entries: BTreeMap<u64, Pte>,
+    },
+    /// A top-level table (level 0).
     VSpace {
         /// Its ASID (spec: ASID-3).
         asid: Option<u64>,
+        /// Non-empty entries (links only: level 0 maps nothing, INV-34).
+        entries: BTreeMap<u64, Pte>,
+    },
+    /// An ASID pool (spec: ASID-1): the VSpaces of its non-empty entries,
+    /// by entry index (0 … 511).
+    AsidPool {
+        /// Non-empty entries.
+        entries: BTreeMap<u64, Addr>,
+    },
+}
+
+/// A non-empty page-table entry (spec: VM-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pte {
+    /// A link to the PageTable at this address.
+    Table(Addr),
+    /// A mapping of the frame at `frame` (its base).
+    Page {
+        /// The frame's base address.
+        frame: Addr,
+        /// Writable (Read is always present, VM-6 check 8).
+        write: bool,
+        /// Executable.
+        execute: bool,
+        /// The memory type (VM-5).
+        memory: MemoryType,
+    },
+}
+
+/// The memory type of a mapping (spec: VM-5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemoryType {
+    /// Write-back cached.
+    WriteBack,
+    /// Uncached normal memory (`UNCACHED` on a non-device frame).
+    Uncached,
+    /// Device memory (every device frame).
+    Device,
+}
+
+/// The state of an IRQ line (spec: IRQ-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IrqState {
+    /// Not claimed; masked.
+    Inactive,
+    /// Never handed out (not on the platform, the kernel's own, aarch64
+    /// SGIs/PPIs).
+    Reserved,
+    /// Claimed; masked exactly while `pending_ack`.
+    Active {
+        /// An interrupt was delivered and not yet acknowledged.
+        pending_ack: bool,
     },
 }
 
@@ -334,7 +399,9 @@ impl Object {
             Object::Endpoint(_) => o::ENDPOINT_BITS,
             Object::Notification(_) => o::NOTIFICATION_BITS,
             Object::Frame { size_bits, .. } => *size_bits,
-            Object::PageTable | Object::VSpace { .. } => o::TABLE_BITS,
+            Object::PageTable { .. } | Object::VSpace { .. } | Object::AsidPool { .. } => {
+                o::TABLE_BITS
+            }
         }
     }
 
@@ -362,6 +429,13 @@ pub struct State {
     /// The ready queues (spec: SCHED-1): only non-empty ones, by priority,
     /// head first.
     pub ready: BTreeMap<u8, Vec<Addr>>,
+    /// The kernel's ASID table (spec: ASID-1): the pool of each non-empty
+    /// entry (0 … 127).
+    pub asid_table: BTreeMap<u64, Addr>,
+    /// IRQ line states (spec: IRQ-2) of every line that is not `Inactive`;
+    /// an absent line is `Inactive`. Its notification slot is
+    /// `SlotRef::Irq { line }` in `slots`.
+    pub irq: BTreeMap<u64, IrqState>,
     /// Contents of the live non-device frames: their non-zero 64-bit
     /// words, by physical address (8-aligned). What is absent is zero; a
     /// frame that ceases to exist takes its words with it.

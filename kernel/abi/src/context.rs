@@ -111,6 +111,20 @@ pub struct Layout {
     pub user_flags: u64,
     /// Bits of the flags register always set.
     pub forced_flags: u64,
+    /// The bits an IRQControl Get `trigger` word may have (spec: IRQ-4).
+    pub trigger_bits: u64,
+    /// The page-table entry format.
+    pub paging: Paging,
+}
+
+/// Which page-table entry format an architecture uses (the shape — four
+/// levels of 512 entries, 48-bit addresses — is the same, VM-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paging {
+    /// x86_64 4-level paging.
+    X86_64,
+    /// aarch64 stage-1 translation, 4 KiB granule.
+    Aarch64,
 }
 
 impl Layout {
@@ -129,6 +143,8 @@ impl Layout {
         address_registers: &x86_64::ADDRESS_REGISTERS,
         user_flags: x86_64::USER_RFLAGS,
         forced_flags: x86_64::FORCED_RFLAGS,
+        trigger_bits: crate::irq::TRIGGER_LEVEL | crate::irq::TRIGGER_ACTIVE_LOW,
+        paging: Paging::X86_64,
     };
 
     /// aarch64 (spec: ABI-5, ABI-10).
@@ -151,6 +167,8 @@ impl Layout {
         address_registers: &[],
         user_flags: aarch64::USER_SPSR,
         forced_flags: 0,
+        trigger_bits: crate::irq::TRIGGER_LEVEL,
+        paging: Paging::Aarch64,
     };
 
     /// The value register `index` gets when `value` is written to it

@@ -123,14 +123,20 @@ pub enum Cap {
         /// `(asid, vaddr, level)` while linked.
         mapping: Option<(u16, u64, u8)>,
     },
-    /// A top-level table. Its ASID travels in the capability: a VSpace
-    /// has exactly one capability until it gets an ASID (CAP-9), and every
-    /// later copy carries it.
+    /// A top-level table (its ASID is kept in the table, see
+    /// `object::vspace`).
     VSpace {
         /// The object.
         obj: PAddr,
-        /// Its ASID (spec: ASID-3).
-        asid: Option<u16>,
+    },
+    /// The authority to make ASID pools (spec: ASID-2).
+    AsidControl,
+    /// An ASID pool.
+    AsidPool {
+        /// The object.
+        obj: PAddr,
+        /// The pool's first ASID.
+        asid_base: u16,
     },
     /// A CNode or TCB whose deletion is unfinished (spec: DER-14).
     Zombie {
@@ -161,6 +167,8 @@ mod tag {
     pub const FRAME: u64 = 9;
     pub const PAGE_TABLE: u64 = 10;
     pub const VSPACE: u64 = 11;
+    pub const ASID_CONTROL: u64 = 12;
+    pub const ASID_POOL: u64 = 13;
     pub const ZOMBIE: u64 = 14;
 }
 
@@ -251,7 +259,9 @@ impl Cap {
                     asid << 48 | vaddr,
                 ]
             }
-            Cap::VSpace { obj, asid } => [obj | tag::VSPACE, asid.map_or(0, |a| a as u64 + 1)],
+            Cap::VSpace { obj } => [obj | tag::VSPACE, 0],
+            Cap::AsidControl => [tag::ASID_CONTROL, 0],
+            Cap::AsidPool { obj, asid_base } => [obj | tag::ASID_POOL, asid_base as u64],
             Cap::Zombie {
                 kind,
                 obj,
@@ -323,9 +333,11 @@ impl Cap {
                     field(w0, 53, 2) as u8,
                 )),
             },
-            tag::VSPACE => Cap::VSpace {
+            tag::VSPACE => Cap::VSpace { obj },
+            tag::ASID_CONTROL => Cap::AsidControl,
+            tag::ASID_POOL => Cap::AsidPool {
                 obj,
-                asid: w1.checked_sub(1).map(|a| a as u16),
+                asid_base: w1 as u16,
             },
             tag::ZOMBIE => {
                 let kind = if field(w0, HI, 1) == 0 {
@@ -373,9 +385,14 @@ impl Cap {
             Cap::Notification { obj, .. } => ObjRef::Notification(obj),
             Cap::Frame { obj, .. } => ObjRef::Frame(obj),
             Cap::PageTable { obj, .. } => ObjRef::PageTable(obj),
-            Cap::VSpace { obj, .. } => ObjRef::VSpace(obj),
+            Cap::VSpace { obj } => ObjRef::VSpace(obj),
+            Cap::AsidPool { obj, .. } => ObjRef::AsidPool(obj),
             Cap::IrqHandler { line } => ObjRef::IrqLine(line),
-            Cap::Null | Cap::Untyped { .. } | Cap::Reply { .. } | Cap::IrqControl => return None,
+            Cap::Null
+            | Cap::Untyped { .. }
+            | Cap::Reply { .. }
+            | Cap::IrqControl
+            | Cap::AsidControl => return None,
         })
     }
 
@@ -468,19 +485,20 @@ impl Cap {
         }
     }
 
-    /// Whether Copy, Mint and transfer may derive from it (spec: CAP-9).
-    pub fn is_derivable(self) -> bool {
-        match self {
+    /// Whether Copy, Mint and transfer may derive from it (spec: CAP-9),
+    /// for every type but VSpace, whose answer depends on whether its
+    /// VSpace has an ASID (`Kernel::derivable`).
+    pub fn is_derivable_type(self) -> bool {
+        !matches!(
+            self,
             Cap::Null
-            | Cap::Untyped { .. }
-            | Cap::Reply { .. }
-            | Cap::IrqControl
-            | Cap::PageTable { .. }
-            | Cap::Zombie { .. } => false,
-            // A VSpace is derivable only once it has an ASID (spec: ASID-3).
-            Cap::VSpace { asid, .. } => asid.is_some(),
-            _ => true,
-        }
+                | Cap::Untyped { .. }
+                | Cap::Reply { .. }
+                | Cap::IrqControl
+                | Cap::AsidControl
+                | Cap::PageTable { .. }
+                | Cap::Zombie { .. }
+        )
     }
 }
 
@@ -501,6 +519,8 @@ pub enum ObjRef {
     PageTable(PAddr),
     /// A VSpace.
     VSpace(PAddr),
+    /// An ASID pool.
+    AsidPool(PAddr),
     /// An IRQ line (IRQHandler capabilities).
     IrqLine(u16),
 }
@@ -509,7 +529,7 @@ pub enum ObjRef {
 mod tests {
     use super::*;
 
-    fn samples() -> [Cap; 15] {
+    fn samples() -> [Cap; 17] {
         [
             Cap::Null,
             Cap::Untyped {
@@ -550,13 +570,15 @@ mod tests {
                 obj: 0x3000,
                 mapping: Some((1, 0x20_0000, 3)),
             },
-            Cap::VSpace {
-                obj: 0x5000,
-                asid: Some(0xffff - 1),
+            Cap::VSpace { obj: 0x5000 },
+            Cap::Reply {
+                caller: 0x1800,
+                can_grant: false,
             },
-            Cap::VSpace {
-                obj: 0x6000,
-                asid: None,
+            Cap::AsidControl,
+            Cap::AsidPool {
+                obj: 0x7000,
+                asid_base: 127 * 512,
             },
             Cap::Zombie {
                 kind: ZombieKind::CNode { radix: 24 },

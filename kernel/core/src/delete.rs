@@ -124,10 +124,23 @@ impl<M: Memory> Kernel<M> {
                 }
             }
             Cap::Reply { caller, .. } => self.lose_reply(caller),
-            // Frames are never mapped and IRQ handlers never exist before
-            // the VSpace and IRQ layers; PageTable and VSpace objects are
-            // never linked or given an ASID yet, so their finalisation
-            // has nothing to undo.
+            // The mapping belongs to the capability: removed always.
+            Cap::Frame { .. } => self.unmap_frame(s),
+            Cap::PageTable { .. } if last => self.unmap_table(s),
+            Cap::VSpace { obj } if last => self.release_vspace(obj),
+            Cap::AsidPool { obj, asid_base } if last => self.release_pool(obj, asid_base),
+            Cap::IrqHandler { line } if last => {
+                // spec: IRQ-9 — masked, unclaimed; its notification slot is
+                // deleted (a Notification capability: one step).
+                self.irq_state[line as usize] = crate::object::irq::INACTIVE;
+                let at = self.irq_slot(line as u64);
+                let n = slot::cap(&self.mem, at);
+                if !n.is_null() {
+                    let z = self.finalise(at, n);
+                    debug_assert!(z.is_none());
+                    slot::remove(&mut self.mem, at);
+                }
+            }
             _ => {}
         }
         None

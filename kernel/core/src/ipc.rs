@@ -118,7 +118,7 @@ impl<M: Memory> Kernel<M> {
                 let Some(dest) = self.receive_slot(r) else {
                     break;
                 };
-                if transferred || !slot::cap(&self.mem, dest).is_null() || !cap.is_derivable() {
+                if transferred || !slot::cap(&self.mem, dest).is_null() || !self.derivable(cap) {
                     break;
                 }
                 slot::insert_child(&mut self.mem, from, dest, cap.derived(Rights::ALL));

@@ -51,6 +51,14 @@ pub struct BootSpec<'a> {
     pub root_ipc_buffer_vaddr: u64,
     /// The root VSpace (4 KiB); it gets ASID 1.
     pub root_vspace: PAddr,
+    /// The initial ASID pool (4 KiB), `asid_table[0]`.
+    pub root_asid_pool: PAddr,
+    /// The kernel's IRQ table: `IRQ_LINES` zeroed slots in kernel memory.
+    pub irq_slots: PAddr,
+    /// Number of IRQ lines the platform has.
+    pub irq_lines: u64,
+    /// Lines below `irq_lines` the kernel keeps (its timer; aarch64 0 … 31).
+    pub reserved_irqs: &'a [u64],
     /// The untyped regions, placed in root slots 16, 17, …
     pub untypeds: &'a [BootUntyped],
 }
@@ -71,6 +79,8 @@ pub enum Entry {
     Exception(Fault),
     /// A timer tick (spec: SCHED-6).
     Tick,
+    /// A device interrupt on this line (spec: IRQ-8).
+    Interrupt(u64),
 }
 
 /// What an entry did, as the thread that made it sees it (the full effect
@@ -108,6 +118,12 @@ pub struct Kernel<M: Memory> {
     pub pending_delete: PAddr,
     /// The ready queues (spec: SCHED-1).
     pub ready: ReadyQueues,
+    /// The ASID table (spec: ASID-1): pool addresses, 0 for empty.
+    pub asid_table: [PAddr; abi::vm::ASID_POOLS],
+    /// IRQ line states (spec: IRQ-2), see [`crate::object::irq`].
+    pub irq_state: [u8; abi::irq::IRQ_LINES as usize],
+    /// The IRQ table's slots (one per line) in kernel memory.
+    pub irq_slots: PAddr,
 }
 
 /// Address of slot `index` of the CNode at `cnode`.
@@ -187,7 +203,6 @@ impl<M: Memory> Kernel<M> {
                 root_slot::VSPACE,
                 Cap::VSpace {
                     obj: spec.root_vspace,
-                    asid: Some(1),
                 },
             ),
             (
@@ -219,6 +234,33 @@ impl<M: Memory> Kernel<M> {
             Cap::IrqControl,
             None,
         );
+        slot::insert_root(
+            &mut mem,
+            cnode_slot(c, root_slot::ASID_CONTROL),
+            Cap::AsidControl,
+            None,
+        );
+        slot::insert_root(
+            &mut mem,
+            cnode_slot(c, root_slot::ASID_POOL),
+            Cap::AsidPool {
+                obj: spec.root_asid_pool,
+                asid_base: 0,
+            },
+            None,
+        );
+        // The root VSpace has ASID 1 of the initial pool (spec: ABI-16).
+        *crate::mem::get_mut::<u64>(&mut mem, spec.root_asid_pool + 8) = spec.root_vspace;
+        crate::object::vspace::set_asid_record(&mut mem, spec.root_vspace, Some(1));
+        let mut asid_table = [0; abi::vm::ASID_POOLS];
+        asid_table[0] = spec.root_asid_pool;
+        let mut irq_state = [crate::object::irq::RESERVED; abi::irq::IRQ_LINES as usize];
+        for (line, st) in irq_state.iter_mut().enumerate() {
+            let line = line as u64;
+            if line < spec.irq_lines && !spec.reserved_irqs.contains(&line) {
+                *st = crate::object::irq::INACTIVE;
+            }
+        }
         for (i, u) in spec.untypeds.iter().enumerate() {
             let cap = Cap::Untyped {
                 base: u.base,
@@ -235,6 +277,9 @@ impl<M: Memory> Kernel<M> {
             current: t,
             pending_delete: 0,
             ready: ReadyQueues::default(),
+            asid_table,
+            irq_state,
+            irq_slots: spec.irq_slots,
         }
     }
 
@@ -292,6 +337,10 @@ impl<M: Memory> Kernel<M> {
         let outcome = match e {
             Entry::Tick => {
                 self.tick();
+                Outcome::Other
+            }
+            Entry::Interrupt(line) => {
+                self.interrupt(line);
                 Outcome::Other
             }
             _ if c == 0 => Outcome::Other,
@@ -473,8 +522,25 @@ impl<M: Memory> Kernel<M> {
             (Cap::Tcb { obj }, Some(l)) if l.invoked() == Invoked::Tcb => {
                 self.tcb_invoke(obj, l, inv, preempt)
             }
-            // IRQ, VSpace and ASID invocations join the object core with
-            // their layer; until then they are refused.
+            (Cap::IrqControl, Some(Label::IrqControlGet)) => {
+                Ok(self.irq_get(inv).map(|()| Reply::EMPTY))
+            }
+            (Cap::IrqHandler { line }, Some(l)) if l.invoked() == Invoked::IrqHandler => Ok(self
+                .irq_handler_invoke(line, l, inv, preempt)?
+                .map(|()| Reply::EMPTY)),
+            (Cap::Frame { .. }, Some(l)) if l.invoked() == Invoked::Frame => {
+                Ok(self.frame_invoke(l, inv))
+            }
+            (Cap::PageTable { .. }, Some(l)) if l.invoked() == Invoked::PageTable => {
+                Ok(self.page_table_invoke(l, inv).map(|()| Reply::EMPTY))
+            }
+            (Cap::AsidControl, Some(Label::AsidControlMakePool)) => {
+                Ok(self.make_pool(inv, preempt)?.map(|()| Reply::EMPTY))
+            }
+            (Cap::AsidPool { .. }, Some(Label::AsidPoolAssign)) => {
+                Ok(self.assign(inv).map(|()| Reply::EMPTY))
+            }
+            // Every other label on every other capability (spec: ERR-6).
             _ => Ok(Err(ErrorDetail::IllegalOperation)),
         }
     }

@@ -23,6 +23,7 @@ pub mod message;
 pub mod object;
 #[cfg(feature = "check")]
 pub mod project;
+pub mod pte;
 pub mod queue;
 pub mod ready;
 pub mod region;

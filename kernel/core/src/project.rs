@@ -14,7 +14,8 @@ use crate::cap::{Cap, ZombieKind};
 use crate::fault::Fault;
 use crate::kernel::{Kernel, cnode_slot};
 use crate::mem::{Memory, PAddr};
-use crate::object::{endpoint, notification, tcb};
+use crate::object::{endpoint, irq, notification, tcb, vspace};
+use crate::pte;
 use crate::slot::{self, SLOT_SIZE};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -23,6 +24,8 @@ use spec::state::{self as s, SlotRef};
 /// An object whose slots the projection scans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Container {
+    /// The kernel's IRQ table (always scanned).
+    Irq,
     /// A CNode of this radix.
     CNode {
         /// Base.
@@ -35,8 +38,9 @@ pub enum Container {
 }
 
 impl Container {
-    fn slots(self) -> (PAddr, u64) {
+    fn slots<M: Memory>(self, k: &Kernel<M>) -> (PAddr, u64) {
         match self {
+            Container::Irq => (k.irq_slots, abi::irq::IRQ_LINES),
             Container::CNode { obj, radix } => (cnode_slot(obj, 0), 1 << radix),
             Container::Tcb(obj) => (tcb::slot_addr(obj, 0), abi::invocation::TCB_SLOTS as u64),
         }
@@ -44,6 +48,7 @@ impl Container {
 
     fn slot_ref(self, index: u64) -> SlotRef {
         match self {
+            Container::Irq => SlotRef::Irq { line: index },
             Container::CNode { obj, .. } => SlotRef::CNode { obj, index },
             Container::Tcb(obj) => SlotRef::Tcb { obj, index },
         }
@@ -82,6 +87,7 @@ pub fn project<M: Memory>(
     let m = &k.mem;
     let mut scanned: BTreeSet<Container> = BTreeSet::new();
     let mut todo: Vec<Container> = seeds.to_vec();
+    todo.push(Container::Irq);
     // Slot address → (container, index), for the tree links.
     let mut at: BTreeMap<PAddr, SlotRef> = BTreeMap::new();
     let mut found: Vec<(PAddr, SlotRef, Cap)> = Vec::new();
@@ -89,7 +95,7 @@ pub fn project<M: Memory>(
         if !scanned.insert(c) {
             continue;
         }
-        let (first, n) = c.slots();
+        let (first, n) = c.slots(k);
         for i in 0..n {
             let a = first + i * SLOT_SIZE;
             let r = c.slot_ref(i);
@@ -118,6 +124,20 @@ pub fn project<M: Memory>(
     };
     if k.pending_delete != 0 {
         state.pending_delete = Some(name(k.pending_delete)?);
+    }
+    for (i, &p) in k.asid_table.iter().enumerate() {
+        if p != 0 {
+            state.asid_table.insert(i as u64, p);
+        }
+    }
+    for (line, &st) in k.irq_state.iter().enumerate() {
+        let st = match st {
+            irq::INACTIVE => continue,
+            irq::RESERVED => s::IrqState::Reserved,
+            irq::ACTIVE => s::IrqState::Active { pending_ack: false },
+            _ => s::IrqState::Active { pending_ack: true },
+        };
+        state.irq.insert(line as u64, st);
     }
     for p in 0..=255u8 {
         let q: Vec<PAddr> = k.ready.queue(p).iter(m, tcb::QUEUE_LINKS_AT).collect();
@@ -196,20 +216,42 @@ pub fn project<M: Memory>(
                 }
             }
             Cap::PageTable { obj, mapping } => {
-                state.objects.insert(obj, s::Object::PageTable);
+                let level = mapping.map_or(3, |(_, _, l)| l as u32);
+                state.objects.insert(
+                    obj,
+                    s::Object::PageTable {
+                        entries: table_entries(k, obj, level, 512),
+                    },
+                );
                 s::Cap::PageTable {
                     obj,
                     mapping: mapping.map(|(asid, v, l)| (asid as u64, v, l as u32)),
                 }
             }
-            Cap::VSpace { obj, asid } => {
+            Cap::VSpace { obj } => {
                 state.objects.insert(
                     obj,
                     s::Object::VSpace {
-                        asid: asid.map(u64::from),
+                        asid: vspace::asid_record(m, obj).map(u64::from),
+                        // User space is the lower half (VM-1).
+                        entries: table_entries(k, obj, 0, 256),
                     },
                 );
                 s::Cap::VSpace { obj }
+            }
+            Cap::AsidControl => s::Cap::AsidControl,
+            Cap::AsidPool { obj, asid_base } => {
+                let entries = (0..abi::vm::ASIDS_PER_POOL as u64)
+                    .filter_map(|e| {
+                        let v = *crate::mem::get::<u64>(m, obj + 8 * e);
+                        (v != 0).then_some((e, v))
+                    })
+                    .collect();
+                state.objects.insert(obj, s::Object::AsidPool { entries });
+                s::Cap::AsidPool {
+                    obj,
+                    asid_base: asid_base as u64,
+                }
             }
             Cap::Zombie {
                 kind,
@@ -345,4 +387,33 @@ fn project_notification(m: &impl Memory, obj: PAddr) -> s::Object {
         },
         bound_tcb: (n.bound() != 0).then_some(n.bound()),
     })
+}
+
+/// The non-empty entries `0 .. n` of the table at `t` of `level`.
+fn table_entries<M: Memory>(k: &Kernel<M>, t: PAddr, level: u32, n: u64) -> BTreeMap<u64, s::Pte> {
+    (0..n)
+        .filter_map(|i| {
+            let raw = *crate::mem::get::<u64>(&k.mem, t + 8 * i);
+            let e = match pte::decode(k.layout.paging, level, raw) {
+                pte::Pte::Empty => return None,
+                pte::Pte::Table(a) => s::Pte::Table(a),
+                pte::Pte::Page {
+                    frame,
+                    write,
+                    execute,
+                    memory,
+                } => s::Pte::Page {
+                    frame,
+                    write,
+                    execute,
+                    memory: match memory {
+                        pte::Memory::WriteBack => s::MemoryType::WriteBack,
+                        pte::Memory::Uncached => s::MemoryType::Uncached,
+                        pte::Memory::Device => s::MemoryType::Device,
+                    },
+                },
+            };
+            Some((i, e))
+        })
+        .collect()
 }

@@ -51,6 +51,9 @@ fn fixture() -> Fixture {
         arch: crate::entry::Arch::Aarch64,
         root_ipc_buffer: 0x1_4000,
         root_vspace: 0x1_5000,
+        root_asid_pool: 0x1_6000,
+        irq_lines: 64,
+        reserved_irqs: (0..32).collect(),
         root_ipc_buffer_vaddr: 0x40_0000,
         root_tcb: ROOT_TCB,
         root_cnode: ROOT_CNODE,
@@ -163,7 +166,7 @@ fn checkers_are_listed_by_rule() {
         assert!(id.starts_with("INV-"));
         assert_eq!(check(&State::default(), &AssumeZero), Ok(()));
     }
-    assert_eq!(CHECKERS.len(), 33);
+    assert_eq!(CHECKERS.len(), 37);
 }
 
 #[test]
@@ -193,7 +196,12 @@ fn inv_2_overlap_with_kernel() {
     broken(inv_2, "INV-2", &s);
     let f = fixture();
     let mut s = f.s;
-    s.objects.insert(f.ep + 8, Object::PageTable);
+    s.objects.insert(
+        f.ep + 8,
+        Object::PageTable {
+            entries: BTreeMap::new(),
+        },
+    );
     broken(inv_2, "INV-2", &s);
 }
 
@@ -562,14 +570,29 @@ fn inv_37_zombie_outside_a_deletion() {
 #[test]
 fn inv_35_asid_zero_or_shared() {
     let mut s = fixture().s;
-    s.objects
-        .insert(UT_BASE + 0x8_0000, Object::VSpace { asid: Some(0) });
+    s.objects.insert(
+        UT_BASE + 0x8_0000,
+        Object::VSpace {
+            asid: Some(0),
+            entries: BTreeMap::new(),
+        },
+    );
     broken(inv_35, "INV-35", &s);
     let mut s = fixture().s;
-    s.objects
-        .insert(UT_BASE + 0x8_0000, Object::VSpace { asid: Some(3) });
-    s.objects
-        .insert(UT_BASE + 0x8_1000, Object::VSpace { asid: Some(3) });
+    s.objects.insert(
+        UT_BASE + 0x8_0000,
+        Object::VSpace {
+            asid: Some(3),
+            entries: BTreeMap::new(),
+        },
+    );
+    s.objects.insert(
+        UT_BASE + 0x8_1000,
+        Object::VSpace {
+            asid: Some(3),
+            entries: BTreeMap::new(),
+        },
+    );
     broken(inv_35, "INV-35", &s);
 }
 
@@ -724,4 +747,94 @@ fn inv_27_register_sets_of_two_lengths() {
     let mut s = f.s;
     tcb_mut(&mut s, f.tcb).context = vec![0; 20];
     broken(inv_27, "INV-27", &s);
+}
+
+#[test]
+fn inv_36_irq_lines() {
+    let f = fixture();
+    assert_eq!(inv_36(&f.s, &AssumeZero), Ok(()));
+    // An Inactive line's slot holds a notification.
+    let mut s = f.s.clone();
+    place(
+        &mut s,
+        SlotRef::Irq { line: 40 },
+        Cap::Notification {
+            obj: f.ntfn,
+            badge: 0,
+            rights: Rights::ALL,
+        },
+    );
+    broken(inv_36, "INV-36", &s);
+    // A Reserved line's slot likewise.
+    let mut s = f.s.clone();
+    place(
+        &mut s,
+        SlotRef::Irq { line: 5 },
+        Cap::Notification {
+            obj: f.ntfn,
+            badge: 0,
+            rights: Rights::ALL,
+        },
+    );
+    broken(inv_36, "INV-36", &s);
+    // Inactive is stored by being absent; no line beyond IRQ_LINES.
+    let mut s = f.s.clone();
+    s.irq.insert(40, IrqState::Inactive);
+    broken(inv_36, "INV-36", &s);
+    let mut s = f.s.clone();
+    s.irq.insert(abi::irq::IRQ_LINES, IrqState::Reserved);
+    broken(inv_36, "INV-36", &s);
+}
+
+#[test]
+fn inv_36_reserved_lines_match_the_boot_configuration() {
+    let cfg = BootConfig {
+        arch: crate::entry::Arch::Aarch64,
+        root_ipc_buffer: 0x1_4000,
+        root_vspace: 0x1_5000,
+        root_asid_pool: 0x1_6000,
+        irq_lines: 64,
+        reserved_irqs: (0..32).collect(),
+        root_ipc_buffer_vaddr: 0x40_0000,
+        root_tcb: ROOT_TCB,
+        root_cnode: ROOT_CNODE,
+        root_radix: 8,
+        untypeds: vec![],
+        kernel_memory: vec![(0, 0x1_0000)],
+    };
+    let s = fixture().s;
+    assert_eq!(inv_36_boot(&s, &cfg), Ok(()));
+    // A Reserved line (an aarch64 PPI) made Active with a handler.
+    let mut bad = s.clone();
+    bad.irq.insert(30, IrqState::Active { pending_ack: false });
+    place(&mut bad, slot(60), Cap::IrqHandler { line: 30 });
+    assert_eq!(inv_36_boot(&bad, &cfg).unwrap_err().rule, "INV-36");
+    // A line that exists made Reserved.
+    let mut bad = s.clone();
+    bad.irq.insert(40, IrqState::Reserved);
+    assert_eq!(inv_36_boot(&bad, &cfg).unwrap_err().rule, "INV-36");
+}
+
+#[test]
+fn inv_10_irq_lines_and_handlers() {
+    let f = fixture();
+    // An Active line without a handler.
+    let mut s = f.s.clone();
+    s.irq.insert(40, IrqState::Active { pending_ack: true });
+    broken(inv_10, "INV-10", &s);
+    // A handler for an Inactive line (INV-9 too).
+    let mut s = f.s.clone();
+    place(&mut s, slot(60), Cap::IrqHandler { line: 40 });
+    broken(inv_10, "INV-10", &s);
+    broken(inv_9, "INV-9", &s);
+    // With the line Active, fine.
+    s.irq.insert(40, IrqState::Active { pending_ack: false });
+    assert!(check_all(&s, &AssumeZero).is_empty());
+}
+
+#[test]
+fn inv_12_two_asid_controls() {
+    let mut s = fixture().s;
+    place(&mut s, slot(60), Cap::AsidControl);
+    broken(inv_12, "INV-12", &s);
 }

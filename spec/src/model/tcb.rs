@@ -120,7 +120,7 @@ impl Model {
                 let vspace_ok = match extra[1].1 {
                     Cap::VSpace { obj } => matches!(
                         self.state.objects.get(&obj),
-                        Some(Object::VSpace { asid: Some(_) })
+                        Some(Object::VSpace { asid: Some(_), .. })
                     ),
                     _ => false,
                 };

@@ -20,6 +20,12 @@ fn boot() -> Model {
 }
 
 const ROOT_BUFFER: Addr = 0x1_4000;
+const ROOT_VSPACE: Addr = 0x1_5000;
+const ROOT_POOL: Addr = 0x1_6000;
+/// Lines the test platform has; the others are `Reserved`.
+const IRQ_PLATFORM_LINES: u64 = 64;
+/// The kernel's timer line on the x86_64 test platform (`Reserved`).
+const TIMER_LINE: u64 = 2;
 const ROOT_BUFFER_VADDR: u64 = 0x7000_0400;
 
 fn boot_on(arch: Arch) -> Model {
@@ -27,6 +33,12 @@ fn boot_on(arch: Arch) -> Model {
         arch,
         root_ipc_buffer: ROOT_BUFFER,
         root_vspace: 0x1_5000,
+        root_asid_pool: ROOT_POOL,
+        irq_lines: IRQ_PLATFORM_LINES,
+        reserved_irqs: match arch {
+            Arch::X86_64 => vec![TIMER_LINE],
+            Arch::Aarch64 => (0..32).collect(),
+        },
         root_ipc_buffer_vaddr: ROOT_BUFFER_VADDR,
         root_tcb: ROOT_TCB,
         root_cnode: ROOT_CNODE,
@@ -188,6 +200,35 @@ fn st_10_boot_state() {
     assert_eq!(cap_at(&m, slot(1)), Some(Cap::Tcb { obj: ROOT_TCB }));
     assert_eq!(cap_at(&m, slot(2)), Some(Cap::CNode { obj: ROOT_CNODE }));
     assert_eq!(cap_at(&m, slot(4)), Some(Cap::IrqControl));
+    // spec: ST-10, ABI-16, ASID-1, ASID-2 — ASIDControl in slot 5, the
+    // initial pool in slot 6 as asid_table[0], its entry 1 the root
+    // VSpace (ASID 1).
+    assert_eq!(cap_at(&m, slot(5)), Some(Cap::AsidControl));
+    assert_eq!(
+        cap_at(&m, slot(6)),
+        Some(Cap::AsidPool {
+            obj: ROOT_POOL,
+            asid_base: 0
+        })
+    );
+    assert_eq!(s.asid_table, BTreeMap::from([(0, ROOT_POOL)]));
+    assert_eq!(
+        s.objects.get(&ROOT_POOL),
+        Some(&Object::AsidPool {
+            entries: BTreeMap::from([(1, ROOT_VSPACE)])
+        })
+    );
+    assert_eq!(
+        s.objects.get(&ROOT_VSPACE),
+        Some(&Object::VSpace {
+            asid: Some(1),
+            entries: BTreeMap::new()
+        })
+    );
+    assert_eq!(cap_at(&m, slot(3)), Some(Cap::VSpace { obj: ROOT_VSPACE }));
+    for i in [5, 6] {
+        assert_eq!(m.state.slots[&slot(i)].parent, None);
+    }
     assert_eq!(
         cap_at(
             &m,
@@ -346,7 +387,11 @@ fn err_6_labels_of_other_types_are_illegal() {
         &[c(2)],
         illegal,
     );
-    refused(&mut m, c(4), Label::IrqControlGet, &[], &[], illegal);
+    refused(&mut m, c(4), Label::IrqHandlerAck, &[], &[], illegal);
+    refused(&mut m, c(5), Label::AsidPoolAssign, &[], &[], illegal);
+    refused(&mut m, c(6), Label::AsidControlMakePool, &[], &[], illegal);
+    refused(&mut m, c(7), Label::PageTableMap, &[], &[], illegal);
+    refused(&mut m, c(3), Label::FrameMap, &[], &[], illegal);
     let before = m.clone();
     for label in [0, 13, 24, 1000] {
         let inv = Invocation {
@@ -1180,8 +1225,8 @@ fn der_15_cycle_of_cnodes_is_broken() {
                 .values()
                 .all(|x| !matches!(x.cap, Cap::Zombie { .. }))
         );
-        // The root TCB, CNode, IPC-buffer frame and VSpace remain.
-        assert_eq!(m.state.objects.len(), 4);
+        // The root TCB, CNode, IPC-buffer frame, VSpace and pool remain.
+        assert_eq!(m.state.objects.len(), 5);
     }
 }
 
@@ -1629,6 +1674,33 @@ fn random_cnode(r: &mut Rng) -> u64 {
     }
 }
 
+/// A root slot address where retyped objects and claimed handlers land,
+/// or anything.
+fn random_object(r: &mut Rng) -> u64 {
+    match r.below(10) {
+        0..=7 => c(20 + r.below(44)),
+        _ => random_cptr(r),
+    }
+}
+
+/// A virtual address: mostly a few that share tables, sometimes the edges
+/// or any word.
+fn random_vaddr(r: &mut Rng) -> u64 {
+    let v = [
+        0,
+        0x1000,
+        0x20_0000,
+        0x4000_0000,
+        1 << 39,
+        abi::vm::USER_TOP - 0x1000,
+        abi::vm::USER_TOP,
+    ];
+    match r.below(12) {
+        0 => r.next(),
+        _ => v[r.below(v.len() as u64) as usize],
+    }
+}
+
 fn random_invocation(r: &mut Rng) -> Invocation {
     let labels = [
         Label::UntypedRetype,
@@ -1643,6 +1715,19 @@ fn random_invocation(r: &mut Rng) -> Invocation {
         Label::CNodeRevoke,
         Label::CNodeCancelBadgedSends,
         Label::CNodeSaveCaller,
+        Label::IrqControlGet,
+        Label::IrqHandlerAck,
+        Label::IrqHandlerSetNotification,
+        Label::IrqHandlerClear,
+        Label::AsidControlMakePool,
+        Label::AsidPoolAssign,
+        Label::FrameMap,
+        Label::FrameMap,
+        Label::FrameUnmap,
+        Label::FrameGetAddress,
+        Label::PageTableMap,
+        Label::PageTableMap,
+        Label::PageTableUnmap,
     ];
     let label = labels[r.below(labels.len() as u64) as usize];
     let words = match label {
@@ -1661,13 +1746,36 @@ fn random_invocation(r: &mut Rng) -> Invocation {
             };
             vec![ty, size, dest, 1 + r.below(3)]
         }
+        Label::IrqControlGet => vec![r.below(70), r.below(5), random_index(r)],
+        Label::AsidControlMakePool => vec![random_index(r)],
+        Label::FrameMap => vec![random_vaddr(r), r.below(5), r.below(5)],
+        Label::PageTableMap => vec![random_vaddr(r)],
         _ => vec![random_index(r), random_index(r), r.below(16), r.below(3)],
     };
     let cptr = match label {
         Label::UntypedRetype => c(16 + r.below(3)),
-        _ => random_cnode(r),
+        Label::IrqControlGet if r.below(8) != 0 => c(4),
+        Label::AsidControlMakePool if r.below(8) != 0 => c(5),
+        Label::AsidPoolAssign if r.below(2) != 0 => c(6),
+        l if l.invoked() == Invoked::CNode => random_cnode(r),
+        _ => random_object(r),
     };
-    let extra = vec![random_cnode(r)];
+    let vspace = |r: &mut Rng| {
+        if r.below(2) == 0 {
+            c(3)
+        } else {
+            random_object(r)
+        }
+    };
+    let extra = match label {
+        Label::AsidControlMakePool => vec![random_object(r), random_cnode(r)],
+        Label::FrameMap | Label::PageTableMap => vec![vspace(r)],
+        Label::AsidPoolAssign => vec![random_object(r)],
+        // Where retyped notifications land, mostly.
+        Label::IrqHandlerSetNotification if r.below(3) != 0 => vec![c(20 + r.below(12))],
+        Label::IrqHandlerSetNotification => vec![random_object(r)],
+        _ => vec![random_cnode(r)],
+    };
     Invocation {
         cptr,
         label: label.raw(),
@@ -1685,6 +1793,16 @@ fn inv_all_hold_along_random_sequences_and_tp_3() {
         for step in 0..300 {
             if m.state.current.is_none() {
                 break;
+            }
+            // spec: IRQ-8 — now and then an interrupt on some line.
+            if r.below(8) == 0 {
+                let line = r.below(70);
+                m.entry(&Entry::Interrupt(line), &mut || false);
+                let v = check_all(&m.state, &AssumeZero);
+                assert!(
+                    v.is_empty(),
+                    "seed {seed} step {step} interrupt {line}: {v:#?}"
+                );
             }
             let inv = random_invocation(&mut r);
             let before = m.clone();
@@ -1774,3 +1892,5 @@ fn der_15_nested_chain_depth_first() {
 }
 
 mod ipc;
+mod irq;
+mod vm;

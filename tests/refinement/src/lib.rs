@@ -35,20 +35,28 @@ pub mod machine {
     pub const BASE: u64 = 0x1_0000;
     /// Size of machine memory.
     pub const SIZE: usize = 0x4_0000;
-    /// The kernel's own memory (INV-2).
-    pub const KERNEL: (u64, u64) = (0x1_0000, 0x1000);
+    /// The kernel's own memory (INV-2): the IRQ table's 1024 slots.
+    pub const KERNEL: (u64, u64) = (0x1_0000, 0x8000);
+    /// The IRQ table's slots.
+    pub const IRQ_SLOTS: u64 = 0x1_0000;
+    /// Lines the machine has.
+    pub const IRQ_LINES: u64 = 64;
+    /// Lines the kernel keeps (a timer line; aarch64 adds 0 … 31).
+    pub const RESERVED_IRQS: [u64; 1] = [2];
     /// The root TCB.
-    pub const ROOT_TCB: u64 = 0x1_1000;
+    pub const ROOT_TCB: u64 = 0x1_8000;
     /// The root CNode.
-    pub const ROOT_CNODE: u64 = 0x1_1800;
+    pub const ROOT_CNODE: u64 = 0x1_8800;
     /// Its radix: 64 slots, addressed with depth 6.
     pub const ROOT_RADIX: u32 = 6;
     /// The root IPC-buffer frame.
-    pub const ROOT_IPC_BUFFER: u64 = 0x1_2000;
+    pub const ROOT_IPC_BUFFER: u64 = 0x1_9000;
     /// The root thread's IPC-buffer virtual address.
     pub const ROOT_IPC_BUFFER_VADDR: u64 = 0x7000_0400;
     /// The root VSpace (ASID 1).
-    pub const ROOT_VSPACE: u64 = 0x1_3000;
+    pub const ROOT_VSPACE: u64 = 0x1_a000;
+    /// The initial ASID pool.
+    pub const ROOT_ASID_POOL: u64 = 0x1_b000;
     /// The untyped regions: (base, size_bits, device), in root slots 16 …
     pub const UNTYPEDS: [(u64, u32, bool); 3] = [
         (0x2_0000, 17, false),
@@ -57,10 +65,22 @@ pub mod machine {
     ];
 }
 
+/// The reserved lines below [`machine::IRQ_LINES`] on `arch` (IRQ-2).
+pub fn reserved_irqs(arch: Arch) -> Vec<u64> {
+    let mut r = machine::RESERVED_IRQS.to_vec();
+    if arch == Arch::Aarch64 {
+        r.extend(0..abi::irq::AARCH64_FIRST_SPI);
+    }
+    r
+}
+
 /// The boot configuration of [`machine`], for the model.
 pub fn boot_config(arch: Arch) -> BootConfig {
     BootConfig {
         arch,
+        root_asid_pool: machine::ROOT_ASID_POOL,
+        irq_lines: machine::IRQ_LINES,
+        reserved_irqs: reserved_irqs(arch),
         root_ipc_buffer: machine::ROOT_IPC_BUFFER,
         root_vspace: machine::ROOT_VSPACE,
         root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
@@ -99,6 +119,10 @@ pub fn boot_core(arch: Arch) -> Kernel<BufferMemory> {
             root_ipc_buffer: machine::ROOT_IPC_BUFFER,
             root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
             root_vspace: machine::ROOT_VSPACE,
+            root_asid_pool: machine::ROOT_ASID_POOL,
+            irq_slots: machine::IRQ_SLOTS,
+            irq_lines: machine::IRQ_LINES,
+            reserved_irqs: &reserved_irqs(arch),
             untypeds: &untypeds,
         },
     )
@@ -167,6 +191,7 @@ pub fn core_entry(core: &mut Kernel<BufferMemory>, entry: &Entry) -> kernel::Ent
             kernel::Entry::Exception(to_core_fault(*f))
         }
         Entry::Tick => kernel::Entry::Tick,
+        Entry::Interrupt(line) => kernel::Entry::Interrupt(*line),
     }
 }
 
@@ -180,6 +205,8 @@ pub struct Pair {
     pub steps: u64,
     /// The last entries, for reports.
     pub history: std::collections::VecDeque<String>,
+    /// The architecture.
+    pub arch: Arch,
 }
 
 /// A step on which core and model disagree, or an invariant fails.
@@ -273,6 +300,7 @@ impl Pair {
             model: Model::boot(&boot_config(arch)),
             steps: 0,
             history: Default::default(),
+            arch,
         }
     }
 
@@ -337,7 +365,10 @@ impl Pair {
         }
         let projected = self.projection()?;
         // (a)
-        let violations = invariants::check_all(&projected, &RealMemory(&self.core.mem));
+        let mut violations = invariants::check_all(&projected, &RealMemory(&self.core.mem));
+        if let Err(v) = invariants::inv_36_boot(&projected, &boot_config(self.arch)) {
+            violations.push(v);
+        }
         if !violations.is_empty() {
             return Err(Divergence(format!(
                 "invariants broken: {violations:?}; last entries:{}",

@@ -68,6 +68,16 @@ pub enum Want {
     VSpace,
     /// Something to send to or receive from: endpoint, notification, reply.
     Ipc,
+    /// IRQControl.
+    IrqControl,
+    /// IRQHandler capabilities.
+    IrqHandler,
+    /// PageTable capabilities.
+    PageTable,
+    /// ASIDControl.
+    AsidControl,
+    /// ASIDPool capabilities.
+    AsidPool,
     /// Anything.
     Any,
 }
@@ -86,6 +96,11 @@ impl Want {
                 c,
                 Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. }
             ),
+            Want::IrqControl => matches!(c, Cap::IrqControl),
+            Want::IrqHandler => matches!(c, Cap::IrqHandler { .. }),
+            Want::PageTable => matches!(c, Cap::PageTable { .. }),
+            Want::AsidControl => matches!(c, Cap::AsidControl),
+            Want::AsidPool => matches!(c, Cap::AsidPool { .. }),
             Want::Any => true,
         }
     }
@@ -160,6 +175,25 @@ pub enum Call {
         /// Receive slot: an empty slot of the caller's root CNode.
         receive: Option<SlotSel>,
     },
+    /// An invocation of an IRQ, VSpace or ASID object: the label, its
+    /// argument words, then (if set) a destination index in the caller's
+    /// root CNode, and extra capabilities.
+    Object {
+        /// The kind of the invoked capability.
+        want: Want,
+        /// The invoked capability.
+        cap: CapSel,
+        /// The label.
+        label: Label,
+        /// Argument words.
+        words: Vec<u64>,
+        /// A destination slot appended to the words.
+        dest: Option<SlotSel>,
+        /// Extra capabilities.
+        extra: Vec<(CapSel, Want)>,
+    },
+    /// A device interrupt.
+    Interrupt(u64),
     /// Yield.
     Yield,
     /// A timer tick.
@@ -373,6 +407,23 @@ impl<'a> Selector<'a> {
         match call {
             Call::Raw(u) => Entry::Syscall(u.clone()),
             Call::Tick => Entry::Tick,
+            Call::Interrupt(line) => Entry::Interrupt(*line),
+            Call::Object {
+                want,
+                cap,
+                label,
+                words,
+                dest,
+                extra,
+            } => {
+                let (cptr, _) = self.cap(cap, *want);
+                let mut w = words.clone();
+                if let Some(d) = dest {
+                    w.push(self.index(self.root, d));
+                }
+                let x: Vec<u64> = extra.iter().map(|(s, k)| self.cap(s, *k).0).collect();
+                syscall(Syscall::Call, cptr, *label as u64, &w, &x)
+            }
             Call::Yield => syscall(Syscall::Yield, 0, 0, &[], &[]),
             Call::Exception(f) => Entry::Exception(UserActions::default(), *f),
             Call::Retype {
@@ -653,6 +704,130 @@ fn serve_faults() -> impl Strategy<Value = Call> {
     })
 }
 
+fn vaddr() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => (0u64..8).prop_map(|k| 0x1000_0000 + k * 0x1000),
+        3 => (0u64..4).prop_map(|k| 0x1000_0000 + k * 0x20_0000),
+        2 => (0u64..3).prop_map(|k| k * 0x4000_0000),
+        1 => (0u64..3).prop_map(|k| (1 << 47) - (k << 12)),
+        1 => any::<u64>(),
+    ]
+}
+
+type ObjectCall = (Want, Label, Vec<u64>, Option<SlotSel>, Vec<(CapSel, Want)>);
+
+/// A strategy for an invocation of a capability of kind `want`.
+fn obj(
+    want: Want,
+    label: Label,
+    words: Vec<u64>,
+    dest: Option<SlotSel>,
+    extra: Vec<(CapSel, Want)>,
+) -> impl Strategy<Value = (CapSel, ObjectCall)> {
+    (cap_sel(), Just((want, label, words, dest, extra)))
+}
+
+/// Invocations of IRQ, VSpace and ASID objects, and interrupts.
+fn hardware_op() -> impl Strategy<Value = Call> {
+    let line = prop_oneof![4 => 0u64..70, 1 => any::<u64>()];
+    let get = (
+        line.clone(),
+        prop_oneof![0u64..4, any::<u64>()],
+        slot_sel(false),
+        cap_sel(),
+    )
+        .prop_flat_map(move |(l, t, d, c)| {
+            obj(
+                Want::IrqControl,
+                Label::IrqControlGet,
+                vec![l, t],
+                Some(d),
+                vec![(c, Want::CNode)],
+            )
+        });
+    let handler = (
+        prop_oneof![
+            Just(Label::IrqHandlerAck),
+            Just(Label::IrqHandlerSetNotification),
+            Just(Label::IrqHandlerClear),
+        ],
+        cap_sel(),
+    )
+        .prop_flat_map(|(l, n)| {
+            obj(
+                Want::IrqHandler,
+                l,
+                vec![],
+                None,
+                vec![(n, Want::Notification)],
+            )
+        });
+    let map = (
+        vaddr(),
+        prop_oneof![3 => Just(3u64), 1 => 0u64..8],
+        prop_oneof![3 => 0u64..4, 1 => any::<u64>()],
+        cap_sel(),
+    )
+        .prop_flat_map(|(v, r, a, vs)| {
+            obj(
+                Want::Frame,
+                Label::FrameMap,
+                vec![v, r, a],
+                None,
+                vec![(vs, Want::VSpace)],
+            )
+        });
+    let frame = prop_oneof![Just(Label::FrameUnmap), Just(Label::FrameGetAddress)]
+        .prop_flat_map(|l| obj(Want::Frame, l, vec![], None, vec![]));
+    let pt_map = (vaddr(), cap_sel()).prop_flat_map(|(v, vs)| {
+        obj(
+            Want::PageTable,
+            Label::PageTableMap,
+            vec![v],
+            None,
+            vec![(vs, Want::VSpace)],
+        )
+    });
+    let pt_unmap = obj(Want::PageTable, Label::PageTableUnmap, vec![], None, vec![]);
+    let make_pool = (slot_sel(false), cap_sel(), cap_sel()).prop_flat_map(|(d, u, c)| {
+        obj(
+            Want::AsidControl,
+            Label::AsidControlMakePool,
+            vec![],
+            Some(d),
+            vec![(u, Want::Untyped), (c, Want::CNode)],
+        )
+    });
+    let assign = cap_sel().prop_flat_map(|v| {
+        obj(
+            Want::AsidPool,
+            Label::AsidPoolAssign,
+            vec![],
+            None,
+            vec![(v, Want::VSpace)],
+        )
+    });
+    let call = prop_oneof![
+        2 => get,
+        2 => handler,
+        4 => map,
+        2 => frame,
+        3 => pt_map,
+        1 => pt_unmap,
+        1 => make_pool,
+        2 => assign,
+    ]
+    .prop_map(|(cap, (want, label, words, dest, extra))| Call::Object {
+        want,
+        cap,
+        label,
+        words,
+        dest,
+        extra,
+    });
+    prop_oneof![6 => call, 1 => line.prop_map(Call::Interrupt)]
+}
+
 /// One kernel entry with its preemption answers (mostly none).
 pub fn step() -> impl Strategy<Value = Step> {
     let call = prop_oneof![
@@ -665,6 +840,7 @@ pub fn step() -> impl Strategy<Value = Step> {
         1 => fault().prop_map(Call::Exception),
         1 => raw(),
         3 => serve_faults(),
+        6 => hardware_op(),
     ];
     let preempt = prop_oneof![6 => Just(0u64), 3 => 0u64..16, 1 => any::<u64>()];
     (call, preempt).prop_map(|(call, preempt)| Step { call, preempt })
@@ -675,8 +851,9 @@ pub fn root(i: u64) -> u64 {
     (machine::ROOT_RADIX as u64) << 56 | i
 }
 
-/// The fixed start of every sequence: a fault handler and a second worker
-/// thread beside the root thread, so that faults become messages (FLT-3)
+/// The fixed start of every sequence: page tables, frames and other
+/// objects for the address-space and interrupt invocations to work on, and
+/// a fault handler and a second worker thread beside the root thread, so that faults become messages (FLT-3)
 /// instead of stopping the system and the scheduler has threads to choose
 /// between. From untyped slot 16 it creates an endpoint (root slot 9), the
 /// handler's TCB (10) and IPC-buffer frame (11), the worker's TCB (12) and
@@ -723,6 +900,43 @@ pub fn prologue(l: Layout) -> Vec<Step> {
             vec![(9, Want::Endpoint)],
         )),
     ];
+    // Address-space material: three page tables linked for 0x1000_0000 in
+    // the root VSpace (levels 1 … 3), two 4 KiB frames, a 4 KiB untyped for
+    // MakePool, a notification for IRQ handlers.
+    let object = |want: Want, cap: u64, label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| {
+        Call::Object {
+            want,
+            cap: CapSel::Raw(root(cap)),
+            label,
+            words,
+            dest: None,
+            extra: extra
+                .into_iter()
+                .map(|(i, w)| (CapSel::Raw(root(i)), w))
+                .collect(),
+        }
+    };
+    for (ty, at) in [(8, 20), (8, 21), (8, 22), (5, 23), (5, 24), (3, 26)] {
+        steps.push(step(retype(ty, at)));
+    }
+    steps.push(step(Call::Retype {
+        ut: CapSel::Raw(root(16)),
+        ty: 0,
+        size: 12,
+        count: 1,
+        dest: CapSel::Raw(root(2)),
+        offset: SlotSel::Index(25),
+        keep: None,
+    }));
+    for pt in [20, 21, 22] {
+        steps.push(step(object(
+            Want::PageTable,
+            pt,
+            Label::PageTableMap,
+            vec![0x1000_0000],
+            vec![(3, Want::VSpace)],
+        )));
+    }
     for (t, frame, vaddr, prio, call, cptr) in [
         (10, 11, 0x7000_0800, 254, Syscall::Recv, root(9)),
         (12, 13, 0x7000_0c00, 255, Syscall::Yield, 0),

@@ -35,13 +35,17 @@
 // scheduling: SCHED-1, SCHED-2, SCHED-3, SCHED-4, SCHED-5, SCHED-6,
 // SCHED-7, SCHED-8, SCHED-9, SCHED-10, SCHED-11;
 // faults: FLT-1, FLT-2, FLT-3, FLT-4, FLT-5, FLT-6, FLT-7, FLT-8;
+// interrupts: IRQ-1, IRQ-2, IRQ-3, IRQ-4, IRQ-5, IRQ-6, IRQ-7, IRQ-8,
+// IRQ-9;
+// address spaces: VM-1, VM-2, VM-3, VM-4, VM-5, VM-6, VM-7, VM-8, VM-9,
+// VM-10, VM-11, ASID-1, ASID-2, ASID-3, ASID-4, ASID-5, ASID-6;
 // errors: ERR-1, ERR-2, ERR-3, ERR-4, ERR-5, ERR-6, ERR-7, ERR-8, ERR-9;
 // transitions: TP-1, TP-3, TP-5, TP-8, TP-9;
-// invariants after every step: INV-1 … INV-31 and INV-37 (INV-1, INV-2,
+// invariants after every step: all of them, INV-1 … INV-37 (INV-1, INV-2,
 // INV-3, INV-4, INV-5, INV-6, INV-7, INV-8, INV-9, INV-10, INV-11,
 // INV-12, INV-13, INV-14, INV-15, INV-16, INV-17, INV-18, INV-19, INV-20,
 // INV-21, INV-22, INV-23, INV-24, INV-25, INV-26, INV-27, INV-28, INV-29,
-// INV-30, INV-31).
+// INV-30, INV-31, INV-32, INV-33, INV-34, INV-35, INV-36, INV-37).
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -172,6 +176,20 @@ fn describe(o: &Outcome, e: &Entry, l: abi::context::Layout) -> String {
         ),
         Entry::Exception(..) => "exception".to_string(),
         Entry::Tick => "tick".to_string(),
+        Entry::Interrupt(_) => "interrupt".to_string(),
+    };
+    let label = match e {
+        Entry::Syscall(u) => u
+            .regs
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == l.info)
+            .and_then(|(_, info)| abi::invocation::Label::try_from(info >> 12).ok()),
+        _ => None,
+    };
+    let call = match label {
+        Some(label) => format!("{call} {label:?}"),
+        None => call,
     };
     match o {
         Outcome::Result(Ok(_)) => format!("{call}: ok"),

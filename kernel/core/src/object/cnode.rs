@@ -132,7 +132,7 @@ impl<M: Memory> Kernel<M> {
                 match label {
                     Label::CNodeCopy => {
                         // 8
-                        if !cap.is_derivable() {
+                        if !self.derivable(cap) {
                             return Err(ErrorDetail::IllegalOperation);
                         }
                         Ok(Plan::Derive {
@@ -142,7 +142,7 @@ impl<M: Memory> Kernel<M> {
                         })
                     }
                     Label::CNodeMint => {
-                        if !cap.is_derivable() {
+                        if !self.derivable(cap) {
                             return Err(ErrorDetail::IllegalOperation);
                         }
                         let badge = Self::check_badge(cap, w[3])?;

@@ -3,7 +3,9 @@
 
 pub mod cnode;
 pub mod endpoint;
+pub mod irq;
 pub mod notification;
 pub mod tcb;
 pub mod thread;
 pub mod untyped;
+pub mod vspace;

@@ -177,7 +177,7 @@ impl<M: Memory> Kernel<M> {
                 if !matches!(cs.1, Cap::CNode { .. }) {
                     return Err(ErrorDetail::InvalidCapability { position: 1 });
                 }
-                if !matches!(vs.1, Cap::VSpace { asid: Some(_), .. }) {
+                if self.vspace_asid(vs.1).is_none() {
                     return Err(ErrorDetail::InvalidCapability { position: 2 });
                 }
                 if !matches!(fr.1, Cap::Frame { device: false, .. }) {

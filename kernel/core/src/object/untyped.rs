@@ -139,7 +139,11 @@ impl<M: Memory> Kernel<M> {
     /// in aligned chunks from the top down, lowering the watermark after
     /// each, with a preemption point after every chunk. Device memory is
     /// never written; its watermark drops to 0 in one step.
-    fn reset(&mut self, ut: PAddr, preempt: &mut dyn FnMut() -> bool) -> Result<(), Preempted> {
+    pub(crate) fn reset(
+        &mut self,
+        ut: PAddr,
+        preempt: &mut dyn FnMut() -> bool,
+    ) -> Result<(), Preempted> {
         loop {
             let Cap::Untyped {
                 base,
@@ -234,7 +238,7 @@ impl<M: Memory> Kernel<M> {
                     mapping: None,
                 },
                 ObjectType::PageTable => Cap::PageTable { obj, mapping: None },
-                ObjectType::VSpace => Cap::VSpace { obj, asid: None },
+                ObjectType::VSpace => Cap::VSpace { obj },
             };
             // Newest first among the untyped's children (spec: UT-8, DER-3).
             slot::insert_child(

@@ -687,6 +687,50 @@ fn ntfn_3_signal_accumulates_and_wait_takes_it() {
 }
 
 #[test]
+fn irq_8_interrupt_wakes_a_waiter_and_sched_5_switches() {
+    let (mut m, t1, _) = two_threads();
+    start(&mut m, T1, Syscall::Recv, c(NTFN), &[]);
+    root_steps_aside(&mut m);
+    run(&mut m);
+    assert_eq!(current(&m), Some(ROOT_TCB));
+    assert_eq!(
+        call(
+            &mut m,
+            c(2),
+            Label::CNodeMint,
+            &[50, NTFN, 15, 0x30],
+            &[c(2)]
+        ),
+        ok()
+    );
+    assert_eq!(
+        call(&mut m, c(4), Label::IrqControlGet, &[45, 0, 51], &[c(2)]),
+        ok()
+    );
+    assert_eq!(
+        call(
+            &mut m,
+            c(51),
+            Label::IrqHandlerSetNotification,
+            &[],
+            &[c(50)]
+        ),
+        ok()
+    );
+    check(&m);
+    // spec: IRQ-8, NTFN-3, SCHED-5 — the waiter gets the badge and, above
+    // the root, runs.
+    assert_eq!(
+        m.entry(&Entry::Interrupt(45), &mut || false),
+        Outcome::Other
+    );
+    assert_eq!((badge(&m, t1), state(&m, t1)), (0x30, ThreadState::Running));
+    assert_eq!(current(&m), Some(t1));
+    assert_eq!(m.state.ready.get(&5), Some(&vec![ROOT_TCB]));
+    check(&m);
+}
+
+#[test]
 fn ntfn_3_signal_wakes_a_waiter() {
     let (mut m, t1, _) = two_threads();
     start(&mut m, T1, Syscall::Recv, c(NTFN), &[]);
