@@ -37,11 +37,11 @@ soak STEPS="5000000":
 bench:
     cargo bench -p refinement
 
-# The object core's tests and a short refinement run under Miri (needs a nightly
-# toolchain with the miri component; isolation is off because proptest reads
-# its regression file and the clock).
-miri STEPS="60":
-    MIRIFLAGS=-Zmiri-disable-isolation REFINEMENT_STEPS={{STEPS}} cargo +nightly miri test -p kernel-core -p refinement
+# The object core's unit tests under Miri (needs a nightly toolchain with the
+# miri component). The refinement suite is far too slow under Miri as it is
+# (every checked step projects the whole state); see spec/README.md.
+miri:
+    cargo +nightly miri test -p kernel-core
 
 # Mutation testing of the object core (cargo-mutants; config in .cargo/mutants.toml).
 mutants:

@@ -529,7 +529,7 @@ pub enum ObjRef {
 mod tests {
     use super::*;
 
-    fn samples() -> [Cap; 17] {
+    fn samples() -> [Cap; 19] {
         [
             Cap::Null,
             Cap::Untyped {
@@ -559,6 +559,20 @@ mod tests {
             },
             Cap::IrqControl,
             Cap::IrqHandler { line: 1023 },
+            Cap::Frame {
+                obj: 0x20_0000,
+                size_bits: 21,
+                device: true,
+                rights: Rights::READ,
+                mapping: None,
+            },
+            Cap::Frame {
+                obj: 0x3000,
+                size_bits: 12,
+                device: false,
+                rights: Rights::WRITE,
+                mapping: Some((1, 0x1000)),
+            },
             Cap::Frame {
                 obj: 0x4000_0000,
                 size_bits: 30,

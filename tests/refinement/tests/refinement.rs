@@ -57,8 +57,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Steps per generated sequence, at most.
-const MAX_LEN: usize = 200;
+/// Steps per generated sequence, at most (fewer when the whole run is
+/// shorter, as under Miri).
+fn max_len() -> usize {
+    (total_steps() as usize).clamp(1, 200)
+}
 
 fn total_steps() -> u64 {
     std::env::var("REFINEMENT_STEPS")
@@ -76,7 +79,10 @@ fn run(arch: Arch, want: u64) {
     let tally: Mutex<BTreeMap<String, u64>> = Mutex::default();
     let mut cases = 0;
     while ran.load(Ordering::Relaxed) < want {
-        let round = 64;
+        // A sequence runs a few dozen steps: size the round to what is
+        // left, so a small `REFINEMENT_STEPS` (a Miri run) stays small.
+        let left = want - ran.load(Ordering::Relaxed);
+        let round = left.div_ceil(30).clamp(1, 64) as u32;
         cases += round;
         run_round(arch, round, &ran, &tally);
     }
@@ -99,61 +105,64 @@ fn run_round(arch: Arch, cases: u32, ran: &AtomicU64, tally: &Mutex<BTreeMap<Str
         max_shrink_iters: 4000,
         ..Config::default()
     });
-    let result = runner.run(&prop::collection::vec(ops::step(), 1..=MAX_LEN), |steps| {
-        let mut pair = Pair::new(arch);
-        for s in &ops::prologue(arch.layout()) {
-            if let Err(d) = pair.step(s) {
-                return Err(TestCaseError::fail(format!(
-                    "prologue step {}: {}",
-                    pair.steps, d.0
-                )));
-            }
-        }
-        for s in &steps {
-            if !pair.alive() {
-                break;
-            }
-            let kind = match pair.step(s) {
-                Err(d) => {
-                    return Err(TestCaseError::fail(format!("step {}: {}", pair.steps, d.0)));
+    let result = runner.run(
+        &prop::collection::vec(ops::step(), 1..=max_len()),
+        |steps| {
+            let mut pair = Pair::new(arch);
+            for s in &ops::prologue(arch.layout()) {
+                if let Err(d) = pair.step(s) {
+                    return Err(TestCaseError::fail(format!(
+                        "prologue step {}: {}",
+                        pair.steps, d.0
+                    )));
                 }
-                Ok((o, e)) => describe(&o, &e, pair.core.layout),
-            };
-            let mut t = tally.lock().unwrap();
-            *t.entry(kind).or_default() += 1;
-            let st = &pair.model.state;
-            if st.pending_delete.is_some() {
-                *t.entry("(pending delete after the step)".into())
-                    .or_default() += 1;
             }
-            let threads = st
-                .objects
-                .values()
-                .filter(|o| matches!(o, Object::Tcb(t) if t.state != ThreadState::Inactive))
-                .count();
-            if threads > 2 {
-                *t.entry("(more than two live threads)".into()).or_default() += 1;
+            for s in &steps {
+                if !pair.alive() {
+                    break;
+                }
+                let kind = match pair.step(s) {
+                    Err(d) => {
+                        return Err(TestCaseError::fail(format!("step {}: {}", pair.steps, d.0)));
+                    }
+                    Ok((o, e)) => describe(&o, &e, pair.core.layout),
+                };
+                let mut t = tally.lock().unwrap();
+                *t.entry(kind).or_default() += 1;
+                let st = &pair.model.state;
+                if st.pending_delete.is_some() {
+                    *t.entry("(pending delete after the step)".into())
+                        .or_default() += 1;
+                }
+                let threads = st
+                    .objects
+                    .values()
+                    .filter(|o| matches!(o, Object::Tcb(t) if t.state != ThreadState::Inactive))
+                    .count();
+                if threads > 2 {
+                    *t.entry("(more than two live threads)".into()).or_default() += 1;
+                }
+                let blocked = st
+                    .objects
+                    .values()
+                    .filter(|o| {
+                        matches!(o, Object::Tcb(t) if matches!(
+                            t.state,
+                            ThreadState::BlockedOnSend { .. }
+                                | ThreadState::BlockedOnRecv { .. }
+                                | ThreadState::BlockedOnReply
+                                | ThreadState::BlockedOnNotification { .. }
+                        ))
+                    })
+                    .count();
+                if blocked > 0 {
+                    *t.entry("(a thread blocked in IPC)".into()).or_default() += 1;
+                }
             }
-            let blocked = st
-                .objects
-                .values()
-                .filter(|o| {
-                    matches!(o, Object::Tcb(t) if matches!(
-                        t.state,
-                        ThreadState::BlockedOnSend { .. }
-                            | ThreadState::BlockedOnRecv { .. }
-                            | ThreadState::BlockedOnReply
-                            | ThreadState::BlockedOnNotification { .. }
-                    ))
-                })
-                .count();
-            if blocked > 0 {
-                *t.entry("(a thread blocked in IPC)".into()).or_default() += 1;
-            }
-        }
-        ran.fetch_add(pair.steps, Ordering::Relaxed);
-        Ok(())
-    });
+            ran.fetch_add(pair.steps, Ordering::Relaxed);
+            Ok(())
+        },
+    );
     if let Err(e) = result {
         // The reason only: the minimal sequence is saved as a regression.
         let reason = match &e {
