@@ -208,6 +208,12 @@ fn der_15_two_cnodes_holding_each_others_last_capability_are_revoked() {
         }),
         step(cnode(Label::CNodeRevoke, 2, 16, 2, 0)),
     ];
+    // Preempted after every step, the chain is finished by the following
+    // calls one step at a time, so each intermediate state is compared.
+    let mut steps = steps;
+    for _ in 0..40 {
+        steps.push(step(cnode(Label::CNodeDelete, 2, 40, 2, 0)));
+    }
     for bits in [0, 1, 0b110] {
         let outcomes = run(&steps, bits);
         assert!(
@@ -217,4 +223,23 @@ fn der_15_two_cnodes_holding_each_others_last_capability_are_revoked() {
             "{outcomes:?}"
         );
     }
+}
+
+#[test]
+fn der_6_deleting_a_copy_of_a_tcb_capability_leaves_the_thread_running() {
+    // Only the final capability of a thread finalises it (DER-6, DER-12).
+    let steps = vec![
+        step(cnode(Label::CNodeCopy, 2, 36, 2, 1)),
+        step(cnode(Label::CNodeDelete, 2, 36, 2, 0)),
+        step(cnode(Label::CNodeCopy, 2, 37, 2, 2)),
+        step(cnode(Label::CNodeDelete, 2, 37, 2, 0)),
+        step(Call::Yield),
+    ];
+    let outcomes = run(&steps, 0);
+    assert!(
+        outcomes[..4]
+            .iter()
+            .all(|o| matches!(o, Outcome::Result(Ok(_)))),
+        "{outcomes:?}"
+    );
 }
