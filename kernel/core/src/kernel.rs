@@ -18,7 +18,7 @@ use crate::slot::{self, SLOT_SIZE};
 use abi::context::Layout;
 use abi::cptr::CPtr;
 use abi::error::{ErrorDetail, LookupFailure, LookupFailureKind};
-use abi::invocation::{Invoked, Label, TcbSlot};
+use abi::invocation::{Label, TcbSlot};
 use abi::rights::Rights;
 use abi::syscall::Syscall;
 
@@ -516,22 +516,20 @@ impl<M: Memory> Kernel<M> {
             (Cap::Untyped { .. }, Some(Label::UntypedRetype)) => {
                 Ok(self.retype(inv, preempt)?.map(|()| Reply::EMPTY))
             }
-            (Cap::CNode { .. }, Some(l)) if l.invoked() == Invoked::CNode => {
+            // Each decoder refuses the labels of other types itself
+            // (IllegalOperation, ERR-6), so the type alone selects it.
+            (Cap::CNode { .. }, Some(l)) => {
                 Ok(self.cnode_invoke(l, inv, preempt)?.map(|()| Reply::EMPTY))
             }
-            (Cap::Tcb { obj }, Some(l)) if l.invoked() == Invoked::Tcb => {
-                self.tcb_invoke(obj, l, inv, preempt)
-            }
+            (Cap::Tcb { obj }, Some(l)) => self.tcb_invoke(obj, l, inv, preempt),
             (Cap::IrqControl, Some(Label::IrqControlGet)) => {
                 Ok(self.irq_get(inv).map(|()| Reply::EMPTY))
             }
-            (Cap::IrqHandler { line }, Some(l)) if l.invoked() == Invoked::IrqHandler => Ok(self
+            (Cap::IrqHandler { line }, Some(l)) => Ok(self
                 .irq_handler_invoke(line, l, inv, preempt)?
                 .map(|()| Reply::EMPTY)),
-            (Cap::Frame { .. }, Some(l)) if l.invoked() == Invoked::Frame => {
-                Ok(self.frame_invoke(l, inv))
-            }
-            (Cap::PageTable { .. }, Some(l)) if l.invoked() == Invoked::PageTable => {
+            (Cap::Frame { .. }, Some(l)) => Ok(self.frame_invoke(l, inv)),
+            (Cap::PageTable { .. }, Some(l)) => {
                 Ok(self.page_table_invoke(l, inv).map(|()| Reply::EMPTY))
             }
             (Cap::AsidControl, Some(Label::AsidControlMakePool)) => {
@@ -543,5 +541,43 @@ impl<M: Memory> Kernel<M> {
             // Every other label on every other capability (spec: ERR-6).
             _ => Ok(Err(ErrorDetail::IllegalOperation)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::BufferMemory;
+
+    #[test]
+    fn the_idle_thread_makes_no_calls_and_takes_no_faults() {
+        // spec: SCHED-2, SCHED-5 — only ticks and interrupts reach the
+        // kernel while the idle thread runs.
+        let spec = BootSpec {
+            layout: Layout::X86_64,
+            root_tcb: 0x1_8000,
+            root_cnode: 0x1_8800,
+            root_radix: 6,
+            root_ipc_buffer: 0x1_9000,
+            root_ipc_buffer_vaddr: 0x7000_0400,
+            root_vspace: 0x1_a000,
+            root_asid_pool: 0x1_b000,
+            irq_slots: 0x1_0000,
+            irq_lines: 64,
+            reserved_irqs: &[],
+            untypeds: &[],
+        };
+        let mut k = Kernel::boot(BufferMemory::new(0x1_0000, 0x1_0000), &spec);
+        k.current = 0;
+        let mut never = || false;
+        let fault = Fault::Vm {
+            address: 0,
+            instruction: false,
+            status: 0,
+        };
+        assert_eq!(k.entry(Entry::Syscall, &mut never), Outcome::Other);
+        assert_eq!(k.entry(Entry::Exception(fault), &mut never), Outcome::Other);
+        assert_eq!(k.current, 0);
+        assert_eq!(tcb::state(&k.mem, 0x1_8000), ThreadState::Running);
     }
 }

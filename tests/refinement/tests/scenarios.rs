@@ -243,3 +243,36 @@ fn der_6_deleting_a_copy_of_a_tcb_capability_leaves_the_thread_running() {
         "{outcomes:?}"
     );
 }
+
+#[test]
+fn ipc_2_calls_and_sends_without_the_rights_for_them() {
+    // An endpoint (root 32) and a copy with Write only (root 38): Call
+    // through it lacks Grant/GrantReply; Recv through it lacks Read.
+    let mut mint = cnode(Label::CNodeMint, 2, 38, 2, 32);
+    if let Call::CNode { rights, .. } = &mut mint {
+        *rights = 2;
+    }
+    let ipc = |call: Syscall| Call::Ipc {
+        call,
+        cap: CapSel::Raw(root(38)),
+        label: 5,
+        words: vec![1, 2],
+        extra: vec![],
+        receive: None,
+    };
+    let steps = vec![
+        step(retype(16, 2, 0, 32)),
+        step(mint),
+        step(ipc(Syscall::Call)),
+        step(ipc(Syscall::NBSend)),
+        step(ipc(Syscall::NBRecv)),
+    ];
+    let outcomes = run(&steps, 0);
+    assert!(matches!(
+        outcomes[2],
+        Outcome::Result(Err(abi::error::ErrorDetail::InvalidCapability {
+            position: 0
+        }))
+    ));
+    assert!(matches!(outcomes[4], Outcome::Fault(_)), "{outcomes:?}");
+}
