@@ -251,17 +251,32 @@ mod tests {
         };
         let x = |level, e| encode_entry(Paging::X86_64, level, e);
         assert_eq!(x(0, Pte::Table(0x5000)), 0x5007);
-        assert_eq!(x(3, page(true, false, Memory::WriteBack)), f | 0x8000_0000_0000_0007);
+        assert_eq!(
+            x(3, page(true, false, Memory::WriteBack)),
+            f | 0x8000_0000_0000_0007
+        );
         assert_eq!(x(2, page(false, true, Memory::Uncached)), f | 0x9d);
-        assert_eq!(x(1, page(true, false, Memory::Device)), f | 0x8000_0000_0000_029f);
+        assert_eq!(
+            x(1, page(true, false, Memory::Device)),
+            f | 0x8000_0000_0000_029f
+        );
         let a = |level, e| encode_entry(Paging::Aarch64, level, e);
         assert_eq!(a(0, Pte::Table(0x5000)), 0x5003);
         // AttrIndx 1 (normal), AP[1], SH inner, AF, nG, PXN, UXN.
-        assert_eq!(a(3, page(true, false, Memory::WriteBack)), f | 0x0060_0000_0000_0f47);
+        assert_eq!(
+            a(3, page(true, false, Memory::WriteBack)),
+            f | 0x0060_0000_0000_0f47
+        );
         // A block: bit 1 clear; read-only (AP[2]); non-cacheable (index 2).
-        assert_eq!(a(2, page(false, true, Memory::Uncached)), f | 0x0020_0000_0000_0fc9);
+        assert_eq!(
+            a(2, page(false, true, Memory::Uncached)),
+            f | 0x0020_0000_0000_0fc9
+        );
         // Device (index 0), not shareable.
-        assert_eq!(a(1, page(true, false, Memory::Device)), f | 0x0060_0000_0000_0c41);
+        assert_eq!(
+            a(1, page(true, false, Memory::Device)),
+            f | 0x0060_0000_0000_0c41
+        );
     }
 
     #[test]
