@@ -226,7 +226,7 @@ impl<M: Memory> Kernel<M> {
 
     /// `r` takes the signal pending on its bound notification `n`
     /// (spec: NTFN-7): badge = the word, info 0; `n` becomes Idle.
-    fn take_signal(&mut self, r: PAddr, n: PAddr) {
+    pub(crate) fn take_signal(&mut self, r: PAddr, n: PAddr) {
         let o = ntfn_mut(&mut self.mem, n);
         let w = core::mem::take(&mut o.word);
         o.bound_and_active &= !1;

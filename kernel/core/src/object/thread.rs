@@ -301,11 +301,7 @@ impl<M: Memory> Kernel<M> {
             let mut q = endpoint::queue(&self.mem, ep);
             q.remove(&mut self.mem, t, tcb::QUEUE_LINKS_AT);
             endpoint::set_queue(&mut self.mem, ep, q);
-            let o = ntfn_mut(&mut self.mem, n);
-            let w = core::mem::take(&mut o.word);
-            o.bound_and_active &= !1;
-            self.set_reg(t, self.layout.cptr, w);
-            self.set_reg(t, self.layout.info, 0);
+            self.take_signal(t, n);
             self.wake(t, ThreadState::Running);
         }
     }
