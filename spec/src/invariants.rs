@@ -1592,4 +1592,4 @@ pub fn inv_37(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -129,8 +129,8 @@ const MAX_EXTRA_CAPS: usize = 3;
 const CSPACE_ROOT: u64 = 0;
 /// TCB slot index of the VSpace root (spec: ABI-11).
 const VSPACE_ROOT: u64 = 1;
-/// TCB slot index of the IPC-buffer frame (spec: ABI-11).
-const IPC_BUFFER_SLOT: u64 = 2;
+// The IPC-buffer frame's TCB slot index is `state::IPC_BUFFER_SLOT`.
+use crate::state::IPC_BUFFER_SLOT;
 /// TCB slot index of the fault endpoint (spec: ABI-11).
 const FAULT_EP_SLOT: u64 = 3;
 /// TCB slot index of the Reply capability (spec: ABI-11).

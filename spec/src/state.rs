@@ -443,3 +443,38 @@ pub struct State {
     /// The kernel's own memory, `(base, len)` ranges (spec: INV-2).
     pub kernel_memory: Vec<(Addr, u64)>,
 }
+
+/// TCB slot index of the IPC-buffer frame (spec: ABI-11).
+pub const IPC_BUFFER_SLOT: u64 = 2;
+
+impl State {
+    /// The thread at `t`, if there is one.
+    pub fn tcb(&self, t: Addr) -> Option<&Tcb> {
+        match self.objects.get(&t) {
+            Some(Object::Tcb(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The physical address of `t`'s IPC buffer, if it has one (spec:
+    /// MSG-5): its `ipc_buffer` address is not 0 and its IPC-buffer slot
+    /// ([`IPC_BUFFER_SLOT`]) holds a Frame capability; the buffer lies at the
+    /// address's offset within that frame.
+    pub fn ipc_buffer(&self, t: Addr) -> Option<Addr> {
+        let vaddr = self.tcb(t)?.ipc_buffer;
+        if vaddr == 0 {
+            return None;
+        }
+        let at = SlotRef::Tcb {
+            obj: t,
+            index: IPC_BUFFER_SLOT,
+        };
+        let Some(Cap::Frame { obj, .. }) = self.slots.get(&at).map(|sl| sl.cap) else {
+            return None;
+        };
+        let Some(Object::Frame { size_bits, .. }) = self.objects.get(&obj) else {
+            return None;
+        };
+        Some(obj + (vaddr & ((1u64 << size_bits) - 1)))
+    }
+}

@@ -13,7 +13,7 @@ const ROOT_CNODE: Addr = 0x1_2000;
 const UT_BASE: Addr = 0x10_0000;
 const DEV_BASE: Addr = 0x4000_0000;
 
-fn c(i: u64) -> u64 {
+pub(crate) fn c(i: u64) -> u64 {
     (8 << 56) | i
 }
 
@@ -24,7 +24,7 @@ fn slot(i: u64) -> SlotRef {
     }
 }
 
-fn call(m: &mut Model, cptr: u64, label: Label, words: &[u64], extra: &[u64]) {
+pub(crate) fn call(m: &mut Model, cptr: u64, label: Label, words: &[u64], extra: &[u64]) {
     let inv = Invocation {
         cptr,
         label: label.raw(),
@@ -35,18 +35,18 @@ fn call(m: &mut Model, cptr: u64, label: Label, words: &[u64], extra: &[u64]) {
 }
 
 /// Objects of a clean state built by operations.
-struct Fixture {
-    s: State,
-    ep: Addr,
+pub(crate) struct Fixture {
+    pub(crate) s: State,
+    pub(crate) ep: Addr,
     ntfn: Addr,
-    tcb: Addr,
+    pub(crate) tcb: Addr,
     frame: Addr,
     cnode: Addr,
 }
 
 /// Boot, then retype: endpoint (slot 40), notification (41), TCB (42),
 /// frame (43), radix-2 CNode (44).
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let mut m = Model::boot(&BootConfig {
         arch: crate::entry::Arch::Aarch64,
         root_ipc_buffer: 0x1_4000,
@@ -108,7 +108,7 @@ fn fixture() -> Fixture {
     f
 }
 
-fn tcb_mut(s: &mut State, t: Addr) -> &mut Tcb {
+pub(crate) fn tcb_mut(s: &mut State, t: Addr) -> &mut Tcb {
     match s.objects.get_mut(&t) {
         Some(Object::Tcb(t)) => t,
         _ => panic!(),

@@ -5,9 +5,9 @@ use abi::context::Layout;
 use abi::msginfo::MessageInfo;
 use alloc::vec::Vec;
 
-use super::{IPC_BUFFER_SLOT, Model, tcb_slot};
+use super::Model;
 use crate::entry::UserActions;
-use crate::state::{Addr, Cap, Fault, Object, ThreadState};
+use crate::state::{Addr, Fault, ThreadState};
 
 /// IPC-buffer word of `msg[0]` (ABI-8): `msg[i]` is word `MSG + i`.
 pub(super) const MSG: usize = 1;
@@ -51,17 +51,7 @@ impl Model {
 
     /// The physical address of `t`'s IPC buffer, if it has one (MSG-5).
     pub(super) fn buffer(&self, t: Addr) -> Option<Addr> {
-        let vaddr = self.tcb(t)?.ipc_buffer;
-        if vaddr == 0 {
-            return None;
-        }
-        let Some(Cap::Frame { obj, .. }) = self.cap(tcb_slot(t, IPC_BUFFER_SLOT)) else {
-            return None;
-        };
-        let Some(Object::Frame { size_bits, .. }) = self.state.objects.get(&obj) else {
-            return None;
-        };
-        Some(obj + (vaddr & ((1u64 << size_bits) - 1)))
+        self.state.ipc_buffer(t)
     }
 
     /// Word `i` of `t`'s IPC buffer (0 without a buffer).
