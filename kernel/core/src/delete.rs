@@ -126,7 +126,8 @@ impl<M: Memory> Kernel<M> {
             Cap::Reply { caller, .. } => self.lose_reply(caller),
             // The mapping belongs to the capability: removed always.
             Cap::Frame { .. } => self.unmap_frame(s),
-            Cap::PageTable { .. } if last => self.unmap_table(s),
+            // Page-table capabilities have no copies (DER-2): always final.
+            Cap::PageTable { .. } => self.unmap_table(s),
             Cap::VSpace { obj } if last => self.release_vspace(obj),
             Cap::AsidPool { obj, asid_base } if last => self.release_pool(obj, asid_base),
             Cap::IrqHandler { line } if last => {

@@ -126,6 +126,11 @@ mod tests {
         get_mut::<Pair>(&mut m, 0x1010).b = 7;
         assert_eq!(get::<Pair>(&m, 0x1010).b, 7);
         assert_eq!(m.bytes(0x1018, 1), &[7]);
+        // Unaligned and empty ranges.
+        m.bytes_mut(0x1019, 3).copy_from_slice(&[1, 2, 3]);
+        assert_eq!(m.bytes(0x1018, 5), &[7, 1, 2, 3, 0]);
+        assert_eq!(m.bytes(0x101b, 0), &[] as &[u8]);
+        assert_eq!(m.bytes(0x1ff8, 8), &[0; 8]);
         m.zero(0x1010, 16);
         assert_eq!(get::<Pair>(&m, 0x1010).b, 0);
     }

@@ -141,6 +141,15 @@ pub fn project<M: Memory>(
     }
     for p in 0..=255u8 {
         let q: Vec<PAddr> = k.ready.queue(p).iter(m, tcb::QUEUE_LINKS_AT).collect();
+        // The bitmap is the core's own (the abstract state keeps only the
+        // non-empty queues): it must name exactly those.
+        if k.ready.bit(p) == q.is_empty() {
+            return Err(Unprojectable(alloc::format!(
+                "ready bitmap bit {p} is {} for a queue of {} threads",
+                k.ready.bit(p),
+                q.len()
+            )));
+        }
         if !q.is_empty() {
             state.ready.insert(p, q);
         }

@@ -94,6 +94,7 @@ mod tests {
         r.enqueue(&mut m, 0x1200, 200, 0);
         r.enqueue(&mut m, 0x1300, 64, 0);
         assert_eq!(r.highest(), Some(200));
+        assert!(r.bit(3) && r.bit(64) && r.bit(200) && !r.bit(4) && !r.bit(0));
         assert_eq!(r.pop_highest(&mut m, 0), Some((0x1100, 200)));
         assert_eq!(r.pop_highest(&mut m, 0), Some((0x1200, 200)));
         assert!(!r.bit(200));

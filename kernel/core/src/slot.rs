@@ -296,6 +296,24 @@ mod tests {
 
     const B: PAddr = 0x1000;
 
+    #[test]
+    fn links_pack_every_bit_of_the_three_slot_numbers() {
+        // spec: UT-14 — slot numbers of up to 42 bits (slots below 2^47).
+        let top = SLOT_ADDR_LIMIT - SLOT_SIZE;
+        for (prev, next, child) in [
+            (top, 0, 0),
+            (0, top, 0),
+            (0, 0, top),
+            (top, top, top),
+            (SLOT_SIZE, SLOT_SIZE << 21, SLOT_SIZE << 22),
+            (0x5555_5555_5540, 0x2aaa_aaaa_aaa0, 0x1234_5678_9ae0),
+        ] {
+            let l = Links { prev, next, child };
+            let back = Links::unpack(l.pack());
+            assert_eq!((back.prev, back.next, back.child), (prev, next, child));
+        }
+    }
+
     fn at(i: u64) -> PAddr {
         B + i * SLOT_SIZE
     }

@@ -6,11 +6,13 @@
 //!
 //! spec: DER-14, DER-15, DER-16, SYS-18, DER-11, DER-12, TCB-10, IPC-20
 
+use abi::context::Layout;
 use abi::invocation::Label;
 use abi::syscall::Syscall;
 use refinement::ops::{Call, CapSel, SlotSel, Want, root};
 use refinement::{Pair, Step};
 use spec::entry::{Arch, Outcome};
+use spec::state::{Cap, SlotRef, ThreadState};
 
 fn step(call: Call) -> Step {
     Step { call, preempt: 0 }
@@ -47,12 +49,20 @@ fn cnode(label: Label, cnode: u64, dest: u64, src_cnode: u64, src: u64) -> Call 
 /// Run `steps` on both architectures, with the preemption answers `bits`
 /// on every step, and return the outcomes (x86_64 first).
 fn run(steps: &[Step], bits: u64) -> Vec<Outcome> {
+    run_with(|_| steps.to_vec(), bits).0
+}
+
+/// Run the steps `steps(layout)` builds for each architecture (register
+/// images differ between them), with the preemption answers `bits` on
+/// every step; return the outcomes (x86_64 first) and the final pairs.
+fn run_with(steps: impl Fn(Layout) -> Vec<Step>, bits: u64) -> (Vec<Outcome>, Vec<Pair>) {
     let mut all = Vec::new();
+    let mut pairs = Vec::new();
     for arch in [Arch::X86_64, Arch::Aarch64] {
         let mut pair = Pair::new(arch);
-        for s in steps {
+        for s in steps(arch.layout()) {
             let s = Step {
-                call: s.call.clone(),
+                call: s.call,
                 preempt: bits,
             };
             match pair.step(&s) {
@@ -60,8 +70,20 @@ fn run(steps: &[Step], bits: u64) -> Vec<Outcome> {
                 Err(d) => panic!("{arch:?}, step {}: {}", pair.steps, d.0),
             }
         }
+        pairs.push(pair);
     }
-    all
+    (all, pairs)
+}
+
+/// A register image for TCB WriteRegisters (resume flag 0, all words)
+/// whose thread makes system call `call` on `cptr`.
+fn registers(l: Layout, call: Syscall, cptr: u64) -> Vec<u64> {
+    let mut regs = vec![0u64; l.words];
+    regs[l.number] = call as u64;
+    regs[l.cptr] = cptr;
+    let mut write = vec![0, l.words as u64];
+    write.extend(regs);
+    write
 }
 
 /// Two CNodes (radix 2) at root slots 30 and 31, endpoints in 32 and 33;
@@ -126,62 +148,81 @@ fn der_11_revoking_the_untyped_deletes_a_cnode_holding_its_own_capability() {
     }
 }
 
-#[test]
-fn tcb_10_deleting_a_thread_blocked_in_call_and_its_server() {
-    // A second thread (root slot 34, priority 255) Calls an endpoint the
-    // root thread then receives on, so it waits for the reply; then the
-    // caller's TCB and the endpoint are deleted.
-    let l = Arch::X86_64.layout();
-    let mut steps = vec![
-        step(retype(16, 2, 0, 32)),
+/// A second thread in root slot 34 (priority 255, the root CNode and
+/// VSpace, its IPC buffer frame in root slot 35 at 0x7000_0800), resumed
+/// to make system call `call` on `cptr` when it first runs.
+fn second_thread(l: Layout, call: Syscall, cptr: u64) -> Vec<Step> {
+    let tcb = |label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| {
+        step(Call::Tcb {
+            label,
+            target: CapSel::Raw(root(34)),
+            words,
+            extra: extra
+                .into_iter()
+                .map(|(i, w)| (CapSel::Raw(root(i)), w))
+                .collect(),
+            send: false,
+        })
+    };
+    vec![
         step(retype(16, 1, 0, 34)),
         step(retype(16, 5, 0, 35)),
-    ];
-    let tcb = |label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| Call::Tcb {
-        label,
-        target: CapSel::Raw(root(34)),
-        words,
-        extra: extra
-            .into_iter()
-            .map(|(i, w)| (CapSel::Raw(root(i)), w))
-            .collect(),
-        send: false,
-    };
-    let mut regs = vec![0u64; l.words];
-    regs[l.number] = Syscall::Call as u64;
-    regs[l.cptr] = root(32);
-    let mut write = vec![0, l.words as u64];
-    write.extend(regs);
-    steps.extend([
-        step(tcb(
+        tcb(
             Label::TcbConfigure,
             vec![0x7000_0800],
             vec![(2, Want::CNode), (3, Want::VSpace), (35, Want::Frame)],
-        )),
-        step(tcb(Label::TcbSetPriority, vec![255], vec![(1, Want::Tcb)])),
-        step(tcb(Label::TcbWriteRegisters, write, vec![])),
-        step(tcb(Label::TcbResume, vec![], vec![])),
-        // Root yields: the new thread runs and Calls the endpoint.
-        step(Call::Yield),
-        // The new thread's entry (it is current now): its Call blocks.
-        step(Call::Yield),
-        // Root receives: the caller waits for the reply.
-        step(Call::Ipc {
-            call: Syscall::Recv,
-            cap: CapSel::Raw(root(32)),
-            label: 0,
-            words: vec![],
-            extra: vec![],
-            receive: None,
-        }),
-        step(cnode(Label::CNodeDelete, 2, 34, 2, 0)),
-        step(cnode(Label::CNodeDelete, 2, 32, 2, 0)),
-    ]);
-    run(&steps, 0);
+        ),
+        tcb(Label::TcbSetPriority, vec![255], vec![(1, Want::Tcb)]),
+        tcb(Label::TcbWriteRegisters, registers(l, call, cptr), vec![]),
+        tcb(Label::TcbResume, vec![], vec![]),
+    ]
+}
+
+#[test]
+fn tcb_10_deleting_a_thread_blocked_in_call_and_its_server() {
+    // A second thread Calls an endpoint (root 32) the root thread then
+    // receives on, so it waits for the reply; then the caller's TCB and
+    // the endpoint are deleted.
+    let steps = |l: Layout| {
+        let mut steps = vec![step(retype(16, 2, 0, 32))];
+        steps.extend(second_thread(l, Syscall::Call, root(32)));
+        steps.extend([
+            // Root yields: the new thread runs and Calls the endpoint.
+            step(Call::Yield),
+            // The new thread's entry (it is current now): its Call blocks.
+            step(Call::Yield),
+            // Root receives: the caller waits for the reply.
+            step(Call::Ipc {
+                call: Syscall::Recv,
+                cap: CapSel::Raw(root(32)),
+                label: 0,
+                words: vec![],
+                extra: vec![],
+                receive: None,
+            }),
+            step(cnode(Label::CNodeDelete, 2, 34, 2, 0)),
+            step(cnode(Label::CNodeDelete, 2, 32, 2, 0)),
+        ]);
+        steps
+    };
+    let (outcomes, _) = run_with(steps, 0);
+    // No thread faults: the Call reached the endpoint on both.
+    assert!(
+        outcomes.iter().all(|o| !matches!(o, Outcome::Fault(_))),
+        "{outcomes:?}"
+    );
 }
 
 #[test]
 fn der_15_two_cnodes_holding_each_others_last_capability_are_revoked() {
+    // X's capability goes into Y's first slot, then into its last: the
+    // Zombie's own slots are recognised wherever they lie.
+    for y_slot in [0, 3] {
+        two_cnodes(y_slot);
+    }
+}
+
+fn two_cnodes(y_slot: u64) {
     // Y (root slot 31) then X (root slot 30) from untyped 16, so X's
     // capability is the untyped's first child. Y's capability moves into
     // X[1]; then, addressing Y through X (root 30, then X's slot 1), X's
@@ -198,8 +239,8 @@ fn der_15_two_cnodes_holding_each_others_last_capability_are_revoked() {
         step(Call::CNode {
             label: Label::CNodeMove,
             cnode: CapSel::Raw(y_through_x),
-            dest: SlotSel::Index(0),
-            target: SlotSel::Index(0),
+            dest: SlotSel::Index(y_slot),
+            target: SlotSel::Index(y_slot),
             src_cnode: CapSel::Raw(root(2)),
             src: SlotSel::Index(30),
             rights: 15,
@@ -220,6 +261,36 @@ fn der_15_two_cnodes_holding_each_others_last_capability_are_revoked() {
             outcomes[..6]
                 .iter()
                 .all(|o| matches!(o, Outcome::Result(Ok(_)))),
+            "{outcomes:?}"
+        );
+    }
+}
+
+#[test]
+fn der_15_a_nested_zombie_finishing_in_the_slot_just_past_its_cnode() {
+    // CNodes O (root 31), Q (32, right after O in memory) and P (30). O's
+    // only capability lies in P[1], P's only one in Q[0]; deleting Q[0]
+    // makes O's Zombie finish in Q[0] — the slot just past O's own slots,
+    // not one of them — so P's Zombie is moved back there (DER-15 step 1).
+    let mut steps = vec![
+        step(retype(16, 4, 2, 31)),
+        step(retype(16, 4, 2, 32)),
+        step(retype(16, 4, 2, 30)),
+        step(retype(16, 2, 0, 33)),
+        step(cnode(Label::CNodeCopy, 31, 2, 2, 33)),
+        step(cnode(Label::CNodeMove, 30, 1, 2, 31)),
+        step(cnode(Label::CNodeMove, 32, 0, 2, 30)),
+        step(cnode(Label::CNodeDelete, 32, 0, 2, 0)),
+    ];
+    for _ in 0..16 {
+        steps.push(step(cnode(Label::CNodeDelete, 2, 40, 2, 0)));
+    }
+    for bits in [0, 1] {
+        let outcomes = run(&steps, bits);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Result(Ok(_)) | Outcome::Preempted)),
             "{outcomes:?}"
         );
     }
@@ -275,4 +346,573 @@ fn ipc_2_calls_and_sends_without_the_rights_for_them() {
         }))
     ));
     assert!(matches!(outcomes[4], Outcome::Fault(_)), "{outcomes:?}");
+}
+
+/// An invocation of an IRQ, page-table, frame or ASID capability in root
+/// slot `cap`, with extra capabilities from root slots.
+fn object(
+    want: Want,
+    cap: u64,
+    label: Label,
+    words: Vec<u64>,
+    dest: Option<u64>,
+    extra: Vec<(u64, Want)>,
+) -> Call {
+    Call::Object {
+        want,
+        cap: CapSel::Raw(root(cap)),
+        label,
+        words,
+        dest: dest.map(SlotSel::Index),
+        extra: extra
+            .into_iter()
+            .map(|(i, w)| (CapSel::Raw(root(i)), w))
+            .collect(),
+    }
+}
+
+#[test]
+fn der_12_copies_leave_objects_alone_and_final_capabilities_finalise_them() {
+    // A notification (root 40) bound to the root thread and attached to an
+    // IRQ handler (41); page tables (44, 47, 48) mapped for 0x1000_0000
+    // and a frame (46) mapped there; a VSpace (53) in the boot pool; a new
+    // pool (52) holding a VSpace (56). Every copy is deleted first — the
+    // objects must stay as they are — then every final capability, each
+    // finalising its object (DER-12). Page-table capabilities have no
+    // copies (DER-2).
+    let copy = |dest, src| step(cnode(Label::CNodeCopy, 2, dest, 2, src));
+    let delete = |at| step(cnode(Label::CNodeDelete, 2, at, 2, 0));
+    let pt_map = |pt| {
+        step(object(
+            Want::PageTable,
+            pt,
+            Label::PageTableMap,
+            vec![0x1000_0000],
+            None,
+            vec![(3, Want::VSpace)],
+        ))
+    };
+    let assign = |pool, vs| {
+        step(object(
+            Want::AsidPool,
+            pool,
+            Label::AsidPoolAssign,
+            vec![],
+            None,
+            vec![(vs, Want::VSpace)],
+        ))
+    };
+    let steps = vec![
+        step(retype(16, 3, 0, 40)),
+        step(object(
+            Want::IrqControl,
+            4,
+            Label::IrqControlGet,
+            vec![40, 0],
+            Some(41),
+            vec![(2, Want::CNode)],
+        )),
+        step(object(
+            Want::IrqHandler,
+            41,
+            Label::IrqHandlerSetNotification,
+            vec![],
+            None,
+            vec![(40, Want::Notification)],
+        )),
+        step(Call::Tcb {
+            label: Label::TcbBindNotification,
+            target: CapSel::Raw(root(1)),
+            words: vec![],
+            extra: vec![(CapSel::Raw(root(40)), Want::Notification)],
+            send: false,
+        }),
+        step(retype(16, 8, 0, 44)),
+        step(retype(16, 8, 0, 47)),
+        step(retype(16, 8, 0, 48)),
+        pt_map(44),
+        pt_map(47),
+        pt_map(48),
+        step(retype(16, 5, 0, 46)),
+        step(object(
+            Want::Frame,
+            46,
+            Label::FrameMap,
+            vec![0x1000_0000, 3, 0],
+            None,
+            vec![(3, Want::VSpace)],
+        )),
+        step(retype(16, 9, 0, 53)),
+        assign(6, 53),
+        step(Call::Retype {
+            ut: CapSel::Raw(root(16)),
+            ty: 0,
+            size: 12,
+            count: 1,
+            dest: CapSel::Raw(root(2)),
+            offset: SlotSel::Index(51),
+            keep: None,
+        }),
+        step(object(
+            Want::AsidControl,
+            5,
+            Label::AsidControlMakePool,
+            vec![],
+            Some(52),
+            vec![(51, Want::Untyped), (2, Want::CNode)],
+        )),
+        step(retype(16, 9, 0, 56)),
+        assign(52, 56),
+        // Copies, each deleted again.
+        copy(42, 40),
+        copy(43, 41),
+        copy(49, 3),
+        copy(50, 6),
+        copy(54, 53),
+        copy(55, 52),
+        delete(42),
+        delete(43),
+        delete(49),
+        delete(50),
+        delete(54),
+        delete(55),
+        // The final capabilities.
+        delete(46),
+        delete(48),
+        delete(47),
+        delete(44),
+        delete(41),
+        delete(40),
+        delete(53),
+        delete(52),
+        delete(56),
+    ];
+    let n = steps.len();
+    let outcomes = run(&steps, 0);
+    for (i, o) in outcomes.iter().enumerate() {
+        assert!(
+            matches!(o, Outcome::Result(Ok(_))),
+            "step {} on {}: {o:?}",
+            i % n,
+            if i < n { "x86_64" } else { "aarch64" }
+        );
+    }
+}
+
+#[test]
+fn ipc_13_endpoint_capabilities_sent_through_their_own_endpoint_are_unwrapped() {
+    // A receiver thread waits on endpoint 32; the root thread sends
+    // through a badged copy (38) two capabilities to that same endpoint
+    // (39 badged 9, then 38 badged 5): both are unwrapped, their badges in
+    // the receiver's buffer words for caps 0 and 1 (MSG-7 rule 2). Then
+    // through a copy without Grant (37), whose extra capability is not
+    // looked at (IPC-13).
+    let mint = |dest, rights, badge| {
+        let mut c = cnode(Label::CNodeMint, 2, dest, 2, 32);
+        if let Call::CNode {
+            rights: r,
+            badge: b,
+            ..
+        } = &mut c
+        {
+            *r = rights;
+            *b = badge;
+        }
+        step(c)
+    };
+    let recv = step(Call::Ipc {
+        call: Syscall::Recv,
+        cap: CapSel::Raw(root(32)),
+        label: 0,
+        words: vec![],
+        extra: vec![],
+        receive: None,
+    });
+    let send = |via, extra: Vec<u64>| {
+        step(Call::Ipc {
+            call: Syscall::Send,
+            cap: CapSel::Raw(root(via)),
+            label: 3,
+            words: vec![11, 12],
+            extra: extra.into_iter().map(|i| CapSel::Raw(root(i))).collect(),
+            receive: None,
+        })
+    };
+    let recv_into = |at| {
+        step(Call::Ipc {
+            call: Syscall::Recv,
+            cap: CapSel::Raw(root(32)),
+            label: 0,
+            words: vec![],
+            extra: vec![],
+            receive: Some(SlotSel::Index(at)),
+        })
+    };
+    let steps = |l: Layout| {
+        let mut steps = vec![
+            step(retype(16, 2, 0, 32)),
+            step(retype(16, 3, 0, 40)),
+            mint(38, 15, 5),
+            mint(39, 15, 9),
+            mint(37, 2, 7),
+            mint(33, 15, 1),
+        ];
+        steps.extend(second_thread(l, Syscall::Recv, root(32)));
+        steps.extend([
+            // The receiver runs and blocks in Recv; the root thread sends.
+            step(Call::Yield),
+            recv.clone(),
+            send(38, vec![39, 38]),
+            // The receiver takes the message and waits again; the root
+            // thread sends without Grant.
+            step(Call::Yield),
+            recv.clone(),
+            send(37, vec![32]),
+            // The receiver waits with an occupied receive slot (33): the
+            // granted notification (40) is not transferred; then with an
+            // empty one (36), where it arrives (IPC-14).
+            step(Call::Yield),
+            recv_into(33),
+            send(38, vec![40]),
+            step(Call::Yield),
+            recv_into(36),
+            send(38, vec![40]),
+        ]);
+        steps
+    };
+    let (outcomes, pairs) = run_with(steps, 0);
+    assert!(
+        outcomes.iter().all(|o| !matches!(o, Outcome::Fault(_))),
+        "{outcomes:?}"
+    );
+    for pair in &pairs {
+        // The receiver's IPC buffer lies at 0x800 in its frame (root slot
+        // 35); the first message's badges are in its words for caps 0 and
+        // 1 (MSG-4), and the second message did not overwrite them.
+        let st = &pair.model.state;
+        let frame = SlotRef::CNode {
+            obj: refinement::machine::ROOT_CNODE,
+            index: 35,
+        };
+        let Some(Cap::Frame { obj, .. }) = st.slots.get(&frame).map(|s| s.cap) else {
+            panic!("no frame in root slot 35");
+        };
+        let word = |i: u64| st.frame_data.get(&(obj + 0x800 + 8 * i)).copied();
+        let caps = kernel_core::message::CAPS_WORD as u64;
+        assert_eq!((word(caps), word(caps + 1)), (Some(9), Some(5)));
+        let cap = |i| {
+            st.slots
+                .get(&SlotRef::CNode {
+                    obj: refinement::machine::ROOT_CNODE,
+                    index: i,
+                })
+                .map(|s| s.cap)
+        };
+        assert!(matches!(cap(33), Some(Cap::Endpoint { badge: 1, .. })));
+        assert!(matches!(cap(36), Some(Cap::Notification { .. })));
+    }
+}
+
+#[test]
+fn tcb_10_suspending_a_thread_that_waits_on_a_notification() {
+    // A second thread waits on notification 40; the root thread suspends
+    // it, then signals: the signal stays pending, no one is woken.
+    let steps = |l: Layout| {
+        let mut steps = vec![step(retype(16, 3, 0, 40))];
+        steps.extend(second_thread(l, Syscall::Recv, root(40)));
+        steps.extend([
+            step(Call::Yield),
+            step(Call::Yield),
+            step(Call::Tcb {
+                label: Label::TcbSuspend,
+                target: CapSel::Raw(root(34)),
+                words: vec![],
+                extra: vec![],
+                send: false,
+            }),
+            step(Call::Ipc {
+                call: Syscall::Send,
+                cap: CapSel::Raw(root(40)),
+                label: 0,
+                words: vec![],
+                extra: vec![],
+                receive: None,
+            }),
+        ]);
+        steps
+    };
+    let (outcomes, pairs) = run_with(steps, 0);
+    assert!(
+        outcomes.iter().all(|o| !matches!(o, Outcome::Fault(_))),
+        "{outcomes:?}"
+    );
+    for pair in &pairs {
+        let st = &pair.model.state;
+        let Some(Cap::Tcb { obj }) = st
+            .slots
+            .get(&SlotRef::CNode {
+                obj: refinement::machine::ROOT_CNODE,
+                index: 34,
+            })
+            .map(|s| s.cap)
+        else {
+            panic!("no thread in root slot 34");
+        };
+        assert_eq!(st.tcb(obj).map(|t| t.state), Some(ThreadState::Inactive));
+    }
+}
+
+#[test]
+fn ntfn_3_signals_accumulate_their_badges_by_or() {
+    // Badges 3 and 6 signalled on notification 40, then polled: 7.
+    let mint = |dest, badge| {
+        let mut c = cnode(Label::CNodeMint, 2, dest, 2, 40);
+        if let Call::CNode { badge: b, .. } = &mut c {
+            *b = badge;
+        }
+        step(c)
+    };
+    let ipc = |call, cap| {
+        step(Call::Ipc {
+            call,
+            cap: CapSel::Raw(root(cap)),
+            label: 0,
+            words: vec![],
+            extra: vec![],
+            receive: None,
+        })
+    };
+    let steps = vec![
+        step(retype(16, 3, 0, 40)),
+        mint(41, 3),
+        mint(42, 6),
+        ipc(Syscall::Send, 41),
+        ipc(Syscall::Send, 42),
+        ipc(Syscall::NBRecv, 40),
+    ];
+    let (_, pairs) = run_with(|_| steps.clone(), 0);
+    for pair in &pairs {
+        let st = &pair.model.state;
+        let me = st.current.expect("the root thread runs");
+        let l = pair.arch.layout();
+        assert_eq!(st.tcb(me).map(|t| t.context[l.cptr]), Some(7));
+    }
+}
+
+#[test]
+fn cnode_8_cancel_badged_sends_restarts_the_queued_sender() {
+    // A second thread blocks sending through a copy of endpoint 32 badged
+    // 5 (root 38). CancelBadgedSends through a copy without every right
+    // (39) is refused; through 38 the sender restarts.
+    let mint = |dest, rights| {
+        let mut c = cnode(Label::CNodeMint, 2, dest, 2, 32);
+        if let Call::CNode {
+            rights: r,
+            badge: b,
+            ..
+        } = &mut c
+        {
+            *r = rights;
+            *b = 5;
+        }
+        step(c)
+    };
+    let steps = |l: Layout| {
+        let mut steps = vec![step(retype(16, 2, 0, 32)), mint(38, 15), mint(39, 7)];
+        steps.extend(second_thread(l, Syscall::Send, root(38)));
+        steps.extend([
+            step(Call::Yield),
+            step(Call::Yield),
+            step(cnode(Label::CNodeCancelBadgedSends, 2, 39, 2, 0)),
+            step(cnode(Label::CNodeCancelBadgedSends, 2, 38, 2, 0)),
+        ]);
+        steps
+    };
+    let (outcomes, pairs) = run_with(steps, 0);
+    let n = outcomes.len() / 2;
+    for i in [n - 2, 2 * n - 2] {
+        assert_eq!(
+            outcomes[i],
+            Outcome::Result(Err(abi::error::ErrorDetail::IllegalOperation))
+        );
+        assert_eq!(outcomes[i + 1], Outcome::Result(Ok(vec![])));
+    }
+    for pair in &pairs {
+        let st = &pair.model.state;
+        let Some(Cap::Tcb { obj }) = st
+            .slots
+            .get(&SlotRef::CNode {
+                obj: refinement::machine::ROOT_CNODE,
+                index: 34,
+            })
+            .map(|s| s.cap)
+        else {
+            panic!("no thread in root slot 34");
+        };
+        assert_eq!(st.tcb(obj).map(|t| t.state), Some(ThreadState::Restart));
+    }
+}
+
+#[test]
+fn irq_8_an_interrupt_signals_once_until_acknowledged() {
+    // Handler for line 40 (root 41) with notification 44 badged 3 (root
+    // 45); interrupts before and after Ack, polled in between.
+    let handler = |label, extra: Vec<(u64, Want)>| {
+        step(object(Want::IrqHandler, 41, label, vec![], None, extra))
+    };
+    let poll = step(Call::Ipc {
+        call: Syscall::NBRecv,
+        cap: CapSel::Raw(root(44)),
+        label: 0,
+        words: vec![],
+        extra: vec![],
+        receive: None,
+    });
+    let mut mint = cnode(Label::CNodeMint, 2, 45, 2, 44);
+    if let Call::CNode { badge, .. } = &mut mint {
+        *badge = 3;
+    }
+    let steps = vec![
+        step(retype(16, 3, 0, 44)),
+        step(mint),
+        // The destination index is out of the root CNode's range first.
+        step(object(
+            Want::IrqControl,
+            4,
+            Label::IrqControlGet,
+            vec![40, 0],
+            Some(64),
+            vec![(2, Want::CNode)],
+        )),
+        step(object(
+            Want::IrqControl,
+            4,
+            Label::IrqControlGet,
+            vec![40, 0],
+            Some(41),
+            vec![(2, Want::CNode)],
+        )),
+        handler(
+            Label::IrqHandlerSetNotification,
+            vec![(45, Want::Notification)],
+        ),
+        step(Call::Interrupt(40)),
+        step(Call::Interrupt(40)),
+        poll.clone(),
+        poll.clone(),
+        handler(Label::IrqHandlerAck, vec![]),
+        step(Call::Interrupt(40)),
+        poll,
+    ];
+    let (outcomes, pairs) = run_with(|_| steps.clone(), 0);
+    let n = steps.len();
+    for base in [0, n] {
+        assert_eq!(
+            outcomes[base + 2],
+            Outcome::Result(Err(abi::error::ErrorDetail::RangeError { min: 0, max: 63 }))
+        );
+    }
+    for pair in &pairs {
+        let st = &pair.model.state;
+        let me = st.current.expect("the root thread runs");
+        let l = pair.arch.layout();
+        // The last poll found the second signal.
+        assert_eq!(st.tcb(me).map(|t| t.context[l.cptr]), Some(3));
+        assert_eq!(
+            st.irq.get(&40),
+            Some(&spec::state::IrqState::Active { pending_ack: true })
+        );
+    }
+}
+
+#[test]
+fn flt_7_fault_replies_with_and_without_words() {
+    // A second thread whose registers make an unknown system call (99)
+    // faults to endpoint 32, where the root thread receives the fault
+    // message and replies: with no words (the thread restarts and faults
+    // again), then with two (its first registers are set and it resumes);
+    // then it raises a user exception, answered with no words, then one.
+    let recv = step(Call::Ipc {
+        call: Syscall::Recv,
+        cap: CapSel::Raw(root(32)),
+        label: 0,
+        words: vec![],
+        extra: vec![],
+        receive: None,
+    });
+    let reply = |words: Vec<u64>| {
+        step(Call::Ipc {
+            call: Syscall::Reply,
+            cap: CapSel::Raw(root(32)),
+            label: 0,
+            words,
+            extra: vec![],
+            receive: None,
+        })
+    };
+    let exception = step(Call::Exception(spec::state::Fault::UserException {
+        number: 6,
+        code: 0,
+    }));
+    let steps = |l: Layout| {
+        let mut steps = vec![step(retype(16, 2, 0, 32))];
+        let mut thread = second_thread(l, Syscall::Yield, 0);
+        // Registers: system call number 99, no such call (SYS-3).
+        if let Call::Tcb { words, .. } = &mut thread[4].call {
+            words[2 + l.number] = 99;
+        }
+        steps.extend(thread);
+        steps.push(step(Call::Tcb {
+            label: Label::TcbSetFaultEndpoint,
+            target: CapSel::Raw(root(34)),
+            words: vec![],
+            extra: vec![(CapSel::Raw(root(32)), Want::Endpoint)],
+            send: false,
+        }));
+        steps.extend([
+            step(Call::Yield),
+            step(Call::Yield), // the thread: UnknownSyscall fault
+            recv.clone(),
+            reply(vec![]),
+            step(Call::Yield),
+            step(Call::Yield), // the thread again: the same fault
+            recv.clone(),
+            reply(vec![0x1234, 0x5678]),
+            step(Call::Yield),
+            exception.clone(), // the thread: user exception
+            recv.clone(),
+            reply(vec![]),
+            step(Call::Yield),
+            exception.clone(), // the thread: at the same place, again
+            recv.clone(),
+            reply(vec![0x4000]),
+        ]);
+        steps
+    };
+    let (outcomes, pairs) = run_with(steps, 0);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| !matches!(o, Outcome::Result(Err(_)))),
+        "{outcomes:?}"
+    );
+    for pair in &pairs {
+        let st = &pair.model.state;
+        let Some(Cap::Tcb { obj }) = st
+            .slots
+            .get(&SlotRef::CNode {
+                obj: refinement::machine::ROOT_CNODE,
+                index: 34,
+            })
+            .map(|s| s.cap)
+        else {
+            panic!("no thread in root slot 34");
+        };
+        let t = st.tcb(obj).unwrap();
+        let l = pair.arch.layout();
+        // The last reply set the program counter and resumed the thread.
+        assert_eq!(t.context[l.pc], 0x4000);
+        assert_eq!(t.state, ThreadState::Running);
+        assert_eq!(t.fault, None);
+    }
 }
