@@ -146,6 +146,17 @@ fn lint(arches: &[Arch]) -> Result<bool> {
         "clippy", "-p", "loader", "--lib", "--tests", "--", "-D", "warnings",
     ])?;
     for a in arches {
+        // The user library too: its system-call stubs exist only there.
+        ok &= cargo(&[
+            "clippy",
+            "-p",
+            "cap-runtime",
+            "--target",
+            &a.kernel_target(),
+            "--",
+            "-D",
+            "warnings",
+        ])?;
         ok &= cargo(&[
             "clippy",
             "-p",
