@@ -146,37 +146,17 @@ fn lint(arches: &[Arch]) -> Result<bool> {
         "clippy", "-p", "loader", "--lib", "--tests", "--", "-D", "warnings",
     ])?;
     for a in arches {
-        // The user library too: its system-call stubs exist only there.
-        ok &= cargo(&[
-            "clippy",
-            "-p",
-            "cap-runtime",
-            "--target",
-            &a.kernel_target(),
-            "--",
-            "-D",
-            "warnings",
-        ])?;
-        ok &= cargo(&[
-            "clippy",
-            "-p",
-            "kernel",
-            "--target",
-            &a.kernel_target(),
-            "--",
-            "-D",
-            "warnings",
-        ])?;
-        ok &= cargo(&[
-            "clippy",
-            "-p",
-            "loader",
-            "--target",
-            &a.uefi_target(),
-            "--",
-            "-D",
-            "warnings",
-        ])?;
+        // The kernel and the user library (its system-call stubs exist only
+        // there) for the bare-metal target, the loader for UEFI.
+        for (package, target) in [
+            ("cap-runtime", a.kernel_target()),
+            ("kernel", a.kernel_target()),
+            ("loader", a.uefi_target()),
+        ] {
+            ok &= cargo(&[
+                "clippy", "-p", package, "--target", &target, "--", "-D", "warnings",
+            ])?;
+        }
     }
     Ok(ok)
 }

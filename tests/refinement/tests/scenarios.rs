@@ -12,7 +12,7 @@ use abi::syscall::Syscall;
 use refinement::ops::{Call, CapSel, SlotSel, Want, root};
 use refinement::{Pair, Step};
 use spec::entry::{Arch, Outcome};
-use spec::state::{Cap, SlotRef, ThreadState};
+use spec::state::{Cap, SlotRef, State, Tcb, ThreadState};
 
 fn step(call: Call) -> Step {
     Step { call, preempt: 0 }
@@ -145,6 +145,24 @@ fn der_11_revoking_the_untyped_deletes_a_cnode_holding_its_own_capability() {
     ];
     for bits in [0, 0b1010_1010] {
         run(&steps, bits);
+    }
+}
+
+/// The capability in root slot `i` of the model's state.
+fn root_cap(st: &State, i: u64) -> Option<Cap> {
+    st.slots
+        .get(&SlotRef::CNode {
+            obj: refinement::machine::ROOT_CNODE,
+            index: i,
+        })
+        .map(|s| s.cap)
+}
+
+/// The thread [`second_thread`] made (root slot 34).
+fn second(st: &State) -> &Tcb {
+    match root_cap(st, 34) {
+        Some(Cap::Tcb { obj }) => st.tcb(obj).expect("a thread"),
+        other => panic!("root slot 34 holds {other:?}"),
     }
 }
 
@@ -590,26 +608,17 @@ fn ipc_13_endpoint_capabilities_sent_through_their_own_endpoint_are_unwrapped() 
         // 35); the first message's badges are in its words for caps 0 and
         // 1 (MSG-4), and the second message did not overwrite them.
         let st = &pair.model.state;
-        let frame = SlotRef::CNode {
-            obj: refinement::machine::ROOT_CNODE,
-            index: 35,
-        };
-        let Some(Cap::Frame { obj, .. }) = st.slots.get(&frame).map(|s| s.cap) else {
+        let Some(Cap::Frame { obj, .. }) = root_cap(st, 35) else {
             panic!("no frame in root slot 35");
         };
         let word = |i: u64| st.frame_data.get(&(obj + 0x800 + 8 * i)).copied();
         let caps = kernel_core::message::CAPS_WORD as u64;
         assert_eq!((word(caps), word(caps + 1)), (Some(9), Some(5)));
-        let cap = |i| {
-            st.slots
-                .get(&SlotRef::CNode {
-                    obj: refinement::machine::ROOT_CNODE,
-                    index: i,
-                })
-                .map(|s| s.cap)
-        };
-        assert!(matches!(cap(33), Some(Cap::Endpoint { badge: 1, .. })));
-        assert!(matches!(cap(36), Some(Cap::Notification { .. })));
+        assert!(matches!(
+            root_cap(st, 33),
+            Some(Cap::Endpoint { badge: 1, .. })
+        ));
+        assert!(matches!(root_cap(st, 36), Some(Cap::Notification { .. })));
     }
 }
 
@@ -648,17 +657,7 @@ fn tcb_10_suspending_a_thread_that_waits_on_a_notification() {
     );
     for pair in &pairs {
         let st = &pair.model.state;
-        let Some(Cap::Tcb { obj }) = st
-            .slots
-            .get(&SlotRef::CNode {
-                obj: refinement::machine::ROOT_CNODE,
-                index: 34,
-            })
-            .map(|s| s.cap)
-        else {
-            panic!("no thread in root slot 34");
-        };
-        assert_eq!(st.tcb(obj).map(|t| t.state), Some(ThreadState::Inactive));
+        assert_eq!(second(st).state, ThreadState::Inactive);
     }
 }
 
@@ -739,17 +738,7 @@ fn cnode_8_cancel_badged_sends_restarts_the_queued_sender() {
     }
     for pair in &pairs {
         let st = &pair.model.state;
-        let Some(Cap::Tcb { obj }) = st
-            .slots
-            .get(&SlotRef::CNode {
-                obj: refinement::machine::ROOT_CNODE,
-                index: 34,
-            })
-            .map(|s| s.cap)
-        else {
-            panic!("no thread in root slot 34");
-        };
-        assert_eq!(st.tcb(obj).map(|t| t.state), Some(ThreadState::Restart));
+        assert_eq!(second(st).state, ThreadState::Restart);
     }
 }
 
@@ -898,17 +887,7 @@ fn flt_7_fault_replies_with_and_without_words() {
     );
     for pair in &pairs {
         let st = &pair.model.state;
-        let Some(Cap::Tcb { obj }) = st
-            .slots
-            .get(&SlotRef::CNode {
-                obj: refinement::machine::ROOT_CNODE,
-                index: 34,
-            })
-            .map(|s| s.cap)
-        else {
-            panic!("no thread in root slot 34");
-        };
-        let t = st.tcb(obj).unwrap();
+        let t = second(st);
         let l = pair.arch.layout();
         // The last reply set the program counter and resumed the thread.
         assert_eq!(t.context[l.pc], 0x4000);
