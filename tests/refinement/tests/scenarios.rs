@@ -895,3 +895,52 @@ fn flt_7_fault_replies_with_and_without_words() {
         assert_eq!(t.fault, None);
     }
 }
+
+#[test]
+fn ipc_17_a_saved_reply_capability_answers_when_invoked() {
+    // A second thread Calls through a copy of endpoint 32 with Write and
+    // Grant only (root 38; IPC-2 asks for Grant or GrantReply). The root
+    // thread receives, saves the reply capability in root slot 40 and
+    // sends through it: the caller gets the answer and runs again.
+    let mut mint = cnode(Label::CNodeMint, 2, 38, 2, 32);
+    if let Call::CNode { rights, .. } = &mut mint {
+        *rights = 6;
+    }
+    let steps = |l: Layout| {
+        let mut steps = vec![step(retype(16, 2, 0, 32)), step(mint.clone())];
+        steps.extend(second_thread(l, Syscall::Call, root(38)));
+        steps.extend([
+            step(Call::Yield),
+            step(Call::Yield),
+            step(Call::Ipc {
+                call: Syscall::Recv,
+                cap: CapSel::Raw(root(32)),
+                label: 0,
+                words: vec![],
+                extra: vec![],
+                receive: None,
+            }),
+            step(cnode(Label::CNodeSaveCaller, 2, 40, 2, 0)),
+            step(Call::Ipc {
+                call: Syscall::Send,
+                cap: CapSel::Raw(root(40)),
+                label: 0x20,
+                words: vec![77],
+                extra: vec![],
+                receive: None,
+            }),
+        ]);
+        steps
+    };
+    let (outcomes, pairs) = run_with(steps, 0);
+    assert!(
+        outcomes.iter().all(|o| !matches!(o, Outcome::Fault(_))),
+        "{outcomes:?}"
+    );
+    for pair in &pairs {
+        let t = second(&pair.model.state);
+        let l = pair.arch.layout();
+        assert_eq!(t.state, ThreadState::Running);
+        assert_eq!(t.context[l.mrs[0]], 77);
+    }
+}
