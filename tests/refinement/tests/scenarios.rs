@@ -944,3 +944,66 @@ fn ipc_17_a_saved_reply_capability_answers_when_invoked() {
         assert_eq!(t.context[l.mrs[0]], 77);
     }
 }
+
+#[test]
+fn ut_10_retype_after_revoke_resets_the_untyped_chunk_by_chunk() {
+    // Untyped 16 holds a radix-4 CNode with a capability in it, a 4 KiB
+    // frame, a notification that was signalled and a TCB with a priority:
+    // memory that is not zero, across three 4 KiB reset chunks. Revoking the
+    // untyped deletes them; the next Retype resets it first (UT-10), from
+    // the top down, preempted after every chunk in the second run and
+    // continued by the following calls.
+    let mut mint = cnode(Label::CNodeMint, 2, 33, 2, 31);
+    if let Call::CNode { badge, .. } = &mut mint {
+        *badge = 5;
+    }
+    let mut steps = vec![
+        step(retype(16, 4, 4, 30)),
+        step(retype(16, 5, 0, 35)),
+        step(retype(16, 3, 0, 31)),
+        step(retype(16, 1, 0, 32)),
+        step(mint),
+        step(Call::Ipc {
+            call: Syscall::Send,
+            cap: CapSel::Raw(root(33)),
+            label: 0,
+            words: vec![],
+            extra: vec![],
+            receive: None,
+        }),
+        step(Call::Tcb {
+            label: Label::TcbSetPriority,
+            target: CapSel::Raw(root(32)),
+            words: vec![9],
+            extra: vec![(CapSel::Raw(root(1)), Want::Tcb)],
+            send: false,
+        }),
+        step(cnode(Label::CNodeCopy, 30, 9, 2, 31)),
+        step(cnode(Label::CNodeRevoke, 2, 16, 2, 0)),
+    ];
+    // Preempted calls are re-executed by the thread's next entries
+    // (SYS-18), so each phase gets entries of its own to finish in.
+    let idle = || step(cnode(Label::CNodeDelete, 2, 40, 2, 0));
+    steps.extend((0..100).map(|_| idle()));
+    steps.push(step(retype(16, 2, 0, 34)));
+    steps.extend((0..100).map(|_| idle()));
+    for bits in [0, 1] {
+        let (outcomes, pairs) = run_with(|_| steps.clone(), bits);
+        assert!(
+            outcomes.iter().all(|o| matches!(
+                o,
+                Outcome::Result(Ok(_)) | Outcome::Preempted | Outcome::Other
+            )),
+            "{outcomes:?}"
+        );
+        for pair in &pairs {
+            // The endpoint is the untyped's only child, at its base.
+            let st = &pair.model.state;
+            assert!(
+                matches!(root_cap(st, 34), Some(Cap::Endpoint { obj: 0x2_0000, .. })),
+                "bits {bits}: {:?}",
+                root_cap(st, 34)
+            );
+        }
+    }
+}
