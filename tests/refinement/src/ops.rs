@@ -851,6 +851,21 @@ pub fn root(i: u64) -> u64 {
     (machine::ROOT_RADIX as u64) << 56 | i
 }
 
+/// A TCB invocation made with Call on the thread in root slot `target`,
+/// with extra capabilities from root slots.
+pub fn tcb(target: u64, label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>) -> Call {
+    Call::Tcb {
+        label,
+        target: CapSel::Raw(root(target)),
+        words,
+        extra: extra
+            .into_iter()
+            .map(|(i, w)| (CapSel::Raw(root(i)), w))
+            .collect(),
+        send: false,
+    }
+}
+
 /// The fixed start of every sequence: page tables, frames and other
 /// objects for the address-space and interrupt invocations to work on, and
 /// a fault handler and a second worker thread beside the root thread, so that faults become messages (FLT-3)
@@ -871,16 +886,6 @@ pub fn prologue(l: Layout) -> Vec<Step> {
         dest: CapSel::Raw(root(2)),
         offset: SlotSel::Index(at),
         keep: None,
-    };
-    let tcb = |target: u64, label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| Call::Tcb {
-        label,
-        target: CapSel::Raw(root(target)),
-        words,
-        extra: extra
-            .into_iter()
-            .map(|(i, w)| (CapSel::Raw(root(i)), w))
-            .collect(),
-        send: false,
     };
     // WriteRegisters: a whole register set with a system call in it.
     let regs = |call: Syscall, cptr: u64| {

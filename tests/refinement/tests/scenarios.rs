@@ -9,13 +9,26 @@
 use abi::context::Layout;
 use abi::invocation::Label;
 use abi::syscall::Syscall;
-use refinement::ops::{Call, CapSel, SlotSel, Want, root};
+use refinement::ops::{self, Call, CapSel, SlotSel, Want, root};
 use refinement::{Pair, Step};
 use spec::entry::{Arch, Outcome};
 use spec::state::{Cap, SlotRef, State, Tcb, ThreadState};
 
 fn step(call: Call) -> Step {
     Step { call, preempt: 0 }
+}
+
+/// A message-passing system call on root slot `cap` with no extra
+/// capabilities and no receive slot.
+fn ipc(call: Syscall, cap: u64, label: u64, words: Vec<u64>) -> Step {
+    step(Call::Ipc {
+        call,
+        cap: CapSel::Raw(root(cap)),
+        label,
+        words,
+        extra: vec![],
+        receive: None,
+    })
 }
 
 fn retype(ut: u64, ty: u64, size: u64, at: u64) -> Call {
@@ -170,18 +183,7 @@ fn second(st: &State) -> &Tcb {
 /// VSpace, its IPC buffer frame in root slot 35 at 0x7000_0800), resumed
 /// to make system call `call` on `cptr` when it first runs.
 fn second_thread(l: Layout, call: Syscall, cptr: u64) -> Vec<Step> {
-    let tcb = |label: Label, words: Vec<u64>, extra: Vec<(u64, Want)>| {
-        step(Call::Tcb {
-            label,
-            target: CapSel::Raw(root(34)),
-            words,
-            extra: extra
-                .into_iter()
-                .map(|(i, w)| (CapSel::Raw(root(i)), w))
-                .collect(),
-            send: false,
-        })
-    };
+    let tcb = |label, words, extra| step(ops::tcb(34, label, words, extra));
     vec![
         step(retype(16, 1, 0, 34)),
         step(retype(16, 5, 0, 35)),
@@ -210,14 +212,7 @@ fn tcb_10_deleting_a_thread_blocked_in_call_and_its_server() {
             // The new thread's entry (it is current now): its Call blocks.
             step(Call::Yield),
             // Root receives: the caller waits for the reply.
-            step(Call::Ipc {
-                call: Syscall::Recv,
-                cap: CapSel::Raw(root(32)),
-                label: 0,
-                words: vec![],
-                extra: vec![],
-                receive: None,
-            }),
+            ipc(Syscall::Recv, 32, 0, vec![]),
             step(cnode(Label::CNodeDelete, 2, 34, 2, 0)),
             step(cnode(Label::CNodeDelete, 2, 32, 2, 0)),
         ]);
@@ -341,20 +336,13 @@ fn ipc_2_calls_and_sends_without_the_rights_for_them() {
     if let Call::CNode { rights, .. } = &mut mint {
         *rights = 2;
     }
-    let ipc = |call: Syscall| Call::Ipc {
-        call,
-        cap: CapSel::Raw(root(38)),
-        label: 5,
-        words: vec![1, 2],
-        extra: vec![],
-        receive: None,
-    };
+    let through_38 = |call| ipc(call, 38, 5, vec![1, 2]);
     let steps = vec![
         step(retype(16, 2, 0, 32)),
         step(mint),
-        step(ipc(Syscall::Call)),
-        step(ipc(Syscall::NBSend)),
-        step(ipc(Syscall::NBRecv)),
+        through_38(Syscall::Call),
+        through_38(Syscall::NBSend),
+        through_38(Syscall::NBRecv),
     ];
     let outcomes = run(&steps, 0);
     assert!(matches!(
@@ -438,13 +426,12 @@ fn der_12_copies_leave_objects_alone_and_final_capabilities_finalise_them() {
             None,
             vec![(40, Want::Notification)],
         )),
-        step(Call::Tcb {
-            label: Label::TcbBindNotification,
-            target: CapSel::Raw(root(1)),
-            words: vec![],
-            extra: vec![(CapSel::Raw(root(40)), Want::Notification)],
-            send: false,
-        }),
+        step(ops::tcb(
+            1,
+            Label::TcbBindNotification,
+            vec![],
+            vec![(40, Want::Notification)],
+        )),
         step(retype(16, 8, 0, 44)),
         step(retype(16, 8, 0, 47)),
         step(retype(16, 8, 0, 48)),
@@ -538,14 +525,7 @@ fn ipc_13_endpoint_capabilities_sent_through_their_own_endpoint_are_unwrapped() 
         }
         step(c)
     };
-    let recv = step(Call::Ipc {
-        call: Syscall::Recv,
-        cap: CapSel::Raw(root(32)),
-        label: 0,
-        words: vec![],
-        extra: vec![],
-        receive: None,
-    });
+    let recv = ipc(Syscall::Recv, 32, 0, vec![]);
     let send = |via, extra: Vec<u64>| {
         step(Call::Ipc {
             call: Syscall::Send,
@@ -632,21 +612,8 @@ fn tcb_10_suspending_a_thread_that_waits_on_a_notification() {
         steps.extend([
             step(Call::Yield),
             step(Call::Yield),
-            step(Call::Tcb {
-                label: Label::TcbSuspend,
-                target: CapSel::Raw(root(34)),
-                words: vec![],
-                extra: vec![],
-                send: false,
-            }),
-            step(Call::Ipc {
-                call: Syscall::Send,
-                cap: CapSel::Raw(root(40)),
-                label: 0,
-                words: vec![],
-                extra: vec![],
-                receive: None,
-            }),
+            step(ops::tcb(34, Label::TcbSuspend, vec![], vec![])),
+            ipc(Syscall::Send, 40, 0, vec![]),
         ]);
         steps
     };
@@ -671,23 +638,14 @@ fn ntfn_3_signals_accumulate_their_badges_by_or() {
         }
         step(c)
     };
-    let ipc = |call, cap| {
-        step(Call::Ipc {
-            call,
-            cap: CapSel::Raw(root(cap)),
-            label: 0,
-            words: vec![],
-            extra: vec![],
-            receive: None,
-        })
-    };
+
     let steps = vec![
         step(retype(16, 3, 0, 40)),
         mint(41, 3),
         mint(42, 6),
-        ipc(Syscall::Send, 41),
-        ipc(Syscall::Send, 42),
-        ipc(Syscall::NBRecv, 40),
+        ipc(Syscall::Send, 41, 0, vec![]),
+        ipc(Syscall::Send, 42, 0, vec![]),
+        ipc(Syscall::NBRecv, 40, 0, vec![]),
     ];
     let (_, pairs) = run_with(|_| steps.clone(), 0);
     for pair in &pairs {
@@ -749,14 +707,7 @@ fn irq_8_an_interrupt_signals_once_until_acknowledged() {
     let handler = |label, extra: Vec<(u64, Want)>| {
         step(object(Want::IrqHandler, 41, label, vec![], None, extra))
     };
-    let poll = step(Call::Ipc {
-        call: Syscall::NBRecv,
-        cap: CapSel::Raw(root(44)),
-        label: 0,
-        words: vec![],
-        extra: vec![],
-        receive: None,
-    });
+    let poll = ipc(Syscall::NBRecv, 44, 0, vec![]);
     let mut mint = cnode(Label::CNodeMint, 2, 45, 2, 44);
     if let Call::CNode { badge, .. } = &mut mint {
         *badge = 3;
@@ -821,24 +772,8 @@ fn flt_7_fault_replies_with_and_without_words() {
     // message and replies: with no words (the thread restarts and faults
     // again), then with two (its first registers are set and it resumes);
     // then it raises a user exception, answered with no words, then one.
-    let recv = step(Call::Ipc {
-        call: Syscall::Recv,
-        cap: CapSel::Raw(root(32)),
-        label: 0,
-        words: vec![],
-        extra: vec![],
-        receive: None,
-    });
-    let reply = |words: Vec<u64>| {
-        step(Call::Ipc {
-            call: Syscall::Reply,
-            cap: CapSel::Raw(root(32)),
-            label: 0,
-            words,
-            extra: vec![],
-            receive: None,
-        })
-    };
+    let recv = ipc(Syscall::Recv, 32, 0, vec![]);
+    let reply = |words: Vec<u64>| ipc(Syscall::Reply, 32, 0, words);
     let exception = step(Call::Exception(spec::state::Fault::UserException {
         number: 6,
         code: 0,
@@ -851,13 +786,12 @@ fn flt_7_fault_replies_with_and_without_words() {
             words[2 + l.number] = 99;
         }
         steps.extend(thread);
-        steps.push(step(Call::Tcb {
-            label: Label::TcbSetFaultEndpoint,
-            target: CapSel::Raw(root(34)),
-            words: vec![],
-            extra: vec![(CapSel::Raw(root(32)), Want::Endpoint)],
-            send: false,
-        }));
+        steps.push(step(ops::tcb(
+            34,
+            Label::TcbSetFaultEndpoint,
+            vec![],
+            vec![(32, Want::Endpoint)],
+        )));
         steps.extend([
             step(Call::Yield),
             step(Call::Yield), // the thread: UnknownSyscall fault
@@ -912,23 +846,9 @@ fn ipc_17_a_saved_reply_capability_answers_when_invoked() {
         steps.extend([
             step(Call::Yield),
             step(Call::Yield),
-            step(Call::Ipc {
-                call: Syscall::Recv,
-                cap: CapSel::Raw(root(32)),
-                label: 0,
-                words: vec![],
-                extra: vec![],
-                receive: None,
-            }),
+            ipc(Syscall::Recv, 32, 0, vec![]),
             step(cnode(Label::CNodeSaveCaller, 2, 40, 2, 0)),
-            step(Call::Ipc {
-                call: Syscall::Send,
-                cap: CapSel::Raw(root(40)),
-                label: 0x20,
-                words: vec![77],
-                extra: vec![],
-                receive: None,
-            }),
+            ipc(Syscall::Send, 40, 0x20, vec![77]),
         ]);
         steps
     };
@@ -963,21 +883,13 @@ fn ut_10_retype_after_revoke_resets_the_untyped_chunk_by_chunk() {
         step(retype(16, 3, 0, 31)),
         step(retype(16, 1, 0, 32)),
         step(mint),
-        step(Call::Ipc {
-            call: Syscall::Send,
-            cap: CapSel::Raw(root(33)),
-            label: 0,
-            words: vec![],
-            extra: vec![],
-            receive: None,
-        }),
-        step(Call::Tcb {
-            label: Label::TcbSetPriority,
-            target: CapSel::Raw(root(32)),
-            words: vec![9],
-            extra: vec![(CapSel::Raw(root(1)), Want::Tcb)],
-            send: false,
-        }),
+        ipc(Syscall::Send, 33, 0, vec![]),
+        step(ops::tcb(
+            32,
+            Label::TcbSetPriority,
+            vec![9],
+            vec![(1, Want::Tcb)],
+        )),
         step(cnode(Label::CNodeCopy, 30, 9, 2, 31)),
         step(cnode(Label::CNodeRevoke, 2, 16, 2, 0)),
     ];
