@@ -50,7 +50,9 @@ pub struct BootUntyped {
 /// root CNode in the TCB's `CSpaceRoot` slot and in root slot 2, a TCB
 /// capability in root slot 1, IRQControl in root slot 4, a Frame capability
 /// (Read|Write, unmapped) to the IPC-buffer frame in the TCB's
-/// `IpcBufferFrame` slot and in root slot 7, a VSpace capability to the
+/// `IpcBufferFrame` slot and in root slot 7, a Frame capability
+/// (Read|Write, unmapped) to the boot-info frame (4 KiB, zeroed) at
+/// `root_boot_info` in root slot 8, a VSpace capability to the
 /// root VSpace object at `root_vspace` (empty, ASID 1) in the TCB's
 /// `VSpaceRoot` slot and in root slot 3, ASIDControl in root slot 5, an
 /// ASIDPool capability (`asid_base` 0) to the initial pool at
@@ -66,6 +68,8 @@ pub struct BootConfig {
     pub arch: Arch,
     /// The root IPC-buffer frame (4 KiB aligned).
     pub root_ipc_buffer: Addr,
+    /// The boot-info frame (4 KiB aligned), root slot 8.
+    pub root_boot_info: Addr,
     /// The root VSpace (4 KiB aligned); it has ASID 1.
     pub root_vspace: Addr,
     /// The initial ASID pool (4 KiB aligned).

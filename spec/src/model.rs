@@ -372,13 +372,15 @@ impl Model {
                 s.irq.insert(line, IrqState::Reserved);
             }
         }
-        s.objects.insert(
-            cfg.root_ipc_buffer,
-            Object::Frame {
-                size_bits: 12,
-                device: false,
-            },
-        );
+        for frame in [cfg.root_ipc_buffer, cfg.root_boot_info] {
+            s.objects.insert(
+                frame,
+                Object::Frame {
+                    size_bits: 12,
+                    device: false,
+                },
+            );
+        }
         let root = |index| SlotRef::CNode {
             obj: cfg.root_cnode,
             index,
@@ -415,6 +417,14 @@ impl Model {
         };
         place(tcb_slot(cfg.root_tcb, IPC_BUFFER_SLOT), frame);
         place(root(7), frame);
+        place(
+            root(8),
+            Cap::Frame {
+                obj: cfg.root_boot_info,
+                rights: Rights::READ_WRITE,
+                mapping: None,
+            },
+        );
         let vspace = Cap::VSpace {
             obj: cfg.root_vspace,
         };

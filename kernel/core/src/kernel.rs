@@ -49,6 +49,8 @@ pub struct BootSpec<'a> {
     pub root_ipc_buffer: PAddr,
     /// The root thread's IPC-buffer virtual address.
     pub root_ipc_buffer_vaddr: u64,
+    /// The boot-info frame (4 KiB), root slot 8.
+    pub root_boot_info: PAddr,
     /// The root VSpace (4 KiB); it gets ASID 1.
     pub root_vspace: PAddr,
     /// The initial ASID pool (4 KiB), `asid_table[0]`.
@@ -226,6 +228,18 @@ impl<M: Memory> Kernel<M> {
             &mut mem,
             cnode_slot(c, root_slot::TCB),
             Cap::Tcb { obj: t },
+            None,
+        );
+        slot::insert_root(
+            &mut mem,
+            cnode_slot(c, root_slot::BOOT_INFO),
+            Cap::Frame {
+                obj: spec.root_boot_info,
+                size_bits: 12,
+                device: false,
+                rights: Rights::READ_WRITE,
+                mapping: None,
+            },
             None,
         );
         slot::insert_root(
@@ -561,6 +575,7 @@ mod tests {
             root_ipc_buffer: 0x1_9000,
             root_ipc_buffer_vaddr: 0x7000_0400,
             root_vspace: 0x1_a000,
+            root_boot_info: 0x1_c000,
             root_asid_pool: 0x1_b000,
             irq_slots: 0x1_0000,
             irq_lines: 64,

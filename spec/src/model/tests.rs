@@ -33,6 +33,7 @@ fn boot_on(arch: Arch) -> Model {
         arch,
         root_ipc_buffer: ROOT_BUFFER,
         root_vspace: 0x1_5000,
+        root_boot_info: 0x1_7000,
         root_asid_pool: ROOT_POOL,
         irq_lines: IRQ_PLATFORM_LINES,
         reserved_irqs: match arch {
@@ -1225,8 +1226,9 @@ fn der_15_cycle_of_cnodes_is_broken() {
                 .values()
                 .all(|x| !matches!(x.cap, Cap::Zombie { .. }))
         );
-        // The root TCB, CNode, IPC-buffer frame, VSpace and pool remain.
-        assert_eq!(m.state.objects.len(), 5);
+        // The root TCB, CNode, IPC-buffer and boot-info frames, VSpace
+        // and pool remain.
+        assert_eq!(m.state.objects.len(), 6);
     }
 }
 

@@ -65,6 +65,8 @@ pub mod machine {
     pub const ROOT_VSPACE: u64 = 0x1_a000;
     /// The initial ASID pool.
     pub const ROOT_ASID_POOL: u64 = 0x1_b000;
+    /// The boot-info frame.
+    pub const ROOT_BOOT_INFO: u64 = 0x1_c000;
     /// The untyped regions: (base, size_bits, device), in root slots 16 …
     pub const UNTYPEDS: [(u64, u32, bool); 3] = [
         (0x2_0000, 17, false),
@@ -91,6 +93,7 @@ pub fn boot_config(arch: Arch) -> BootConfig {
         reserved_irqs: reserved_irqs(arch),
         root_ipc_buffer: machine::ROOT_IPC_BUFFER,
         root_vspace: machine::ROOT_VSPACE,
+        root_boot_info: machine::ROOT_BOOT_INFO,
         root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
         root_tcb: machine::ROOT_TCB,
         root_cnode: machine::ROOT_CNODE,
@@ -127,6 +130,7 @@ pub fn boot_core(arch: Arch) -> Kernel<BufferMemory> {
             root_ipc_buffer: machine::ROOT_IPC_BUFFER,
             root_ipc_buffer_vaddr: machine::ROOT_IPC_BUFFER_VADDR,
             root_vspace: machine::ROOT_VSPACE,
+            root_boot_info: machine::ROOT_BOOT_INFO,
             root_asid_pool: machine::ROOT_ASID_POOL,
             irq_slots: machine::IRQ_SLOTS,
             irq_lines: machine::IRQ_LINES,
