@@ -9,10 +9,17 @@
 //!   capability addresses;
 //! - [`syscall`] (bare-metal targets only): the eight system calls as
 //!   functions over [`message::Registers`], with the register roles of
-//!   ABI-5 for `syscall` (x86_64) and `svc #0` (aarch64).
+//!   ABI-5 for `syscall` (x86_64) and `svc #0` (aarch64), and the debug
+//!   console and halt calls of ABI-19;
+//! - [`start`] (bare-metal targets only): the program entry (`entry!`),
+//!   `print!`/`println!` on the debug console, and the panic handler.
 #![cfg_attr(not(test), no_std)]
 
 pub mod cap;
+#[cfg(target_os = "none")]
+pub mod ipc;
 pub mod message;
+#[cfg(target_os = "none")]
+pub mod start;
 #[cfg(target_os = "none")]
 pub mod syscall;

@@ -9,7 +9,7 @@
 //! express that.
 
 use abi::ipc_buffer::IpcBuffer;
-use abi::syscall::Syscall;
+use abi::syscall::{Syscall, debug};
 
 use crate::message::Registers;
 
@@ -17,7 +17,7 @@ use crate::message::Registers;
 /// `regs`; return the role registers as the kernel left them.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
+fn raw(number: u64, regs: Registers) -> Registers {
     let mut out = regs;
     // SAFETY: `syscall` transfers to the kernel, which (ABI-5) preserves
     // every register but the output roles declared here and `rcx`/`r11`,
@@ -27,7 +27,7 @@ fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
     unsafe {
         core::arch::asm!(
             "syscall",
-            in("rax") number.number(),
+            in("rax") number,
             inout("rdi") out.cptr_or_badge,
             inout("rsi") out.info,
             inout("rdx") out.mrs[0],
@@ -46,7 +46,7 @@ fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
 /// `regs`; return the role registers as the kernel left them.
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
-fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
+fn raw(number: u64, regs: Registers) -> Registers {
     let mut out = regs;
     // SAFETY: `svc #0` transfers to the kernel, which (ABI-5) preserves
     // every register but the output roles declared here; it uses no user
@@ -55,7 +55,7 @@ fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
     unsafe {
         core::arch::asm!(
             "svc #0",
-            in("x7") number.number(),
+            in("x7") number,
             inout("x0") out.cptr_or_badge,
             inout("x1") out.info,
             inout("x2") out.mrs[0],
@@ -66,6 +66,14 @@ fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
         );
     }
     out
+}
+
+/// Enter the kernel with system call `number`; `_buf` is this thread's
+/// IPC buffer, borrowed for the call because the kernel may read and
+/// write it.
+#[inline(always)]
+fn enter(number: Syscall, regs: Registers, _buf: &mut IpcBuffer) -> Registers {
+    raw(number.number(), regs)
 }
 
 /// Call: invoke the capability at `regs.cptr_or_badge` and wait for the
@@ -110,4 +118,34 @@ pub fn reply_recv(regs: Registers, buf: &mut IpcBuffer) -> Registers {
 /// Give up the rest of the time slice (spec: SCHED-7).
 pub fn yield_now(buf: &mut IpcBuffer) {
     enter(Syscall::Yield, Registers::default(), buf);
+}
+
+/// Write `bytes` (at most `debug::WRITE_MAX`; the rest is ignored) to the
+/// kernel console (spec: ABI-19).
+pub fn debug_write(bytes: &[u8]) {
+    let (n, w) = debug::pack(bytes);
+    raw(
+        debug::WRITE,
+        Registers {
+            cptr_or_badge: w[0],
+            info: n,
+            mrs: [w[1], w[2], w[3], w[4]],
+        },
+    );
+}
+
+/// Stop the machine with `status` (0 success) (spec: ABI-19).
+pub fn debug_halt(status: u64) -> ! {
+    raw(
+        debug::HALT,
+        Registers {
+            cptr_or_badge: status,
+            ..Registers::default()
+        },
+    );
+    // A kernel without the debug calls raises `UnknownSyscall` instead;
+    // its handler decides what happens to this thread.
+    loop {
+        core::hint::spin_loop();
+    }
 }

@@ -38,6 +38,15 @@ impl Arch {
         format!("{}-unknown-none", self.name())
     }
 
+    /// Rust target of user programs: soft-float, because user threads
+    /// have no FP/SIMD state yet (any use faults).
+    pub fn user_target(self) -> String {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-none".into(),
+            Arch::Aarch64 => "aarch64-unknown-none-softfloat".into(),
+        }
+    }
+
     /// Rust target of the UEFI loader.
     pub fn uefi_target(self) -> String {
         format!("{}-unknown-uefi", self.name())

@@ -253,6 +253,24 @@ fn positive_pair(what: &'static str, marker: &'static str) -> Check {
     )
 }
 
+/// The user-mode tests ended with `N passed, 0 failed`, N > 0.
+fn user_tests_pass() -> Check {
+    (
+        "user-mode tests: N passed, 0 failed",
+        Box::new(|o: &Outcome| {
+            let l = o
+                .transcript
+                .lines()
+                .find(|l| l.trim_end().ends_with(" failed") && l.contains(" passed, "))
+                .ok_or("no 'N passed, N failed' line")?;
+            match numbers(l).as_slice() {
+                [p, 0] if *p > 0 => Ok(()),
+                _ => Err(format!("not all passed: {l}")),
+            }
+        }),
+    )
+}
+
 fn checks(t: &BootTest) -> Vec<Check> {
     match t.expect {
         Expect::CleanBoot => vec![
@@ -265,6 +283,11 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "timer:",
             ),
             contains("boot completes", "boot complete"),
+            contains(
+                "root task runs in user mode",
+                "root task: running in user mode",
+            ),
+            user_tests_pass(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],
@@ -280,6 +303,11 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "timer:",
             ),
             contains("boot completes", "boot complete"),
+            contains(
+                "root task runs in user mode",
+                "root task: running in user mode",
+            ),
+            user_tests_pass(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],
@@ -291,6 +319,11 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "timer:",
             ),
             contains("boot completes", "boot complete"),
+            contains(
+                "root task runs in user mode",
+                "root task: running in user mode",
+            ),
+            user_tests_pass(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],

@@ -56,16 +56,20 @@ pub struct Artifacts {
     pub loader: PathBuf,
     /// The kernel ELF.
     pub kernel: PathBuf,
+    /// The root task's ELF.
+    pub root_task: PathBuf,
 }
 
 /// Build the loader and the kernel for `arch`.
 pub fn build(arch: Arch) -> Result<Artifacts> {
     cargo_build("loader", &arch.uefi_target())?;
     cargo_build("kernel", &arch.kernel_target())?;
+    cargo_build("root-task", &arch.user_target())?;
     let t = target_dir();
     Ok(Artifacts {
         loader: t.join(arch.uefi_target()).join("release/loader.efi"),
         kernel: t.join(arch.kernel_target()).join("release/kernel"),
+        root_task: t.join(arch.user_target()).join("release/root-task"),
     })
 }
 
@@ -101,6 +105,10 @@ pub fn image(arch: Arch, a: &Artifacts, spec: &ImageSpec) -> Result<PathBuf> {
         EspFile {
             path: "boot/cmdline.txt".into(),
             data: spec.cmdline.as_bytes().to_vec(),
+        },
+        EspFile {
+            path: "boot/modules/root-task".into(),
+            data: read(&a.root_task)?,
         },
     ];
     let kernel = match &spec.kernel {

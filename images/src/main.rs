@@ -83,7 +83,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// Crates built only for bare-metal or UEFI targets; everything else in the
 /// workspace is a host crate.
-const TARGET_ONLY: &[&str] = &["kernel", "loader"];
+const TARGET_ONLY: &[&str] = &["kernel", "loader", "root-task"];
 
 fn cargo(args: &[&str]) -> Result<bool> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -146,10 +146,12 @@ fn lint(arches: &[Arch]) -> Result<bool> {
         "clippy", "-p", "loader", "--lib", "--tests", "--", "-D", "warnings",
     ])?;
     for a in arches {
-        // The kernel and the user library (its system-call stubs exist only
-        // there) for the bare-metal target, the loader for UEFI.
+        // The kernel for the bare-metal target, the user library (its
+        // system-call stubs exist only there) and the programs for the user
+        // target, the loader for UEFI.
         for (package, target) in [
-            ("cap-runtime", a.kernel_target()),
+            ("cap-runtime", a.user_target()),
+            ("root-task", a.user_target()),
             ("kernel", a.kernel_target()),
             ("loader", a.uefi_target()),
         ] {

@@ -60,3 +60,16 @@ pub fn emergency_write_fmt(args: fmt::Arguments) {
         let _ = s.write_fmt(args);
     }
 }
+
+/// Write raw bytes (user programs' debug output, spec: ABI-19): invalid
+/// UTF-8 is shown as U+FFFD, nothing is added.
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(s) = CONSOLE.lock().as_mut() {
+        for chunk in bytes.utf8_chunks() {
+            let _ = s.write_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                let _ = s.write_char(char::REPLACEMENT_CHARACTER);
+            }
+        }
+    }
+}

@@ -15,8 +15,11 @@ mod console;
 mod firmware;
 mod memory;
 mod panic;
+mod phys;
+mod root_task;
 mod selftest;
 mod time;
+mod user;
 
 use abi::exit::ExitStatus;
 use cmdline::CommandLine;
@@ -46,5 +49,9 @@ pub fn kernel_main(bootinfo_phys: u64) -> ! {
 
     selftest::run(&cmdline);
     log::info!("boot complete");
+    if root_task::present(bi) {
+        user::start(bi)
+    }
+    log::info!("no root task on the boot medium: nothing to run");
     arch::exit(ExitStatus::Success)
 }

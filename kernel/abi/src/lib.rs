@@ -22,6 +22,7 @@ pub mod irq;
 pub mod msginfo;
 pub mod object;
 pub mod rights;
+pub mod root_task;
 pub mod sched;
 pub mod syscall;
 pub mod vm;

@@ -13,6 +13,12 @@
 //! | `enable_interrupts()`, `disable_interrupts()` | mask / unmask interrupts on this CPU |
 //! | `wait_for_interrupt()` | sleep until an interrupt (`hlt` / `wfi`) |
 //! | `exit(ExitStatus) -> !` | end the run (QEMU exit device, PSCI or semihosting) |
+//! | `user` (module) | the user-mode boundary: `LAYOUT`, `init()`, `activate(root, asid)` (`(0, 0)`: no address space), `flush_user_tlb()`, `sync_icache(va, len)`, `enter_user(&Context) -> !`; see `crate::user` |
+//!
+//! Exceptions, system calls and timer ticks taken in user mode go to
+//! `crate::user::from_user` (faults become fault messages for the
+//! thread's handler), except x86_64's NMI, #DF and #MC, which are not the
+//! thread's doing and are reported like kernel exceptions.
 //!
 //! An unexpected CPU exception in the kernel is reported on one line that
 //! starts with `EXCEPTION:`, names the exception and gives the faulting

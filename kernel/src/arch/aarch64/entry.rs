@@ -88,7 +88,8 @@ core::arch::global_asm!(
     "    msr elr_el2, x9",
     "    eret",
     "2:",
-    // EL1, MMU off. FP/SIMD must be usable: the compiler emits NEON code.
+    // EL1, MMU off. FP/SIMD must be usable: the compiler emits NEON code
+    // (user::init later traps it for EL0 only).
     "    mov x9, #(3 << 20)",
     "    msr cpacr_el1, x9",
     "    ldr x9, ={mair}",

@@ -1,12 +1,20 @@
-//! What the kernel does with each exception: interrupts go to the
-//! interrupt code, everything else is reported on one line and ends the
-//! run.
+//! What the kernel does with each exception: exceptions from EL0 go to
+//! the user-mode boundary, interrupts to the interrupt code, everything
+//! else is reported on one line and ends the run.
 //!
-//! There is no user mode yet, so a synchronous exception or SError is a
-//! kernel bug (or a deliberate self test), and an IRQ or FIQ through any
-//! entry but "EL1h IRQ" means the vector table or the interrupt setup is
-//! wrong. None of these is recoverable. The one exception to the rule is
-//! a firmware call that turns out to be undefined on this machine (see
+//! From EL0 in AArch64 (see [`super::user`]), a synchronous exception is
+//! a system call or a fault of the current thread, an SError a fault of
+//! that thread, and an IRQ is handled as in the kernel, entering the core
+//! on a tick. An FIQ (nothing is routed to one) and anything from EL0 in
+//! AArch32 (never entered: every return to EL0 sets `SPSR.M[4]` = 0) mean
+//! the interrupt setup or the return path is wrong, and are reported like
+//! kernel exceptions.
+//!
+//! In the kernel, a synchronous exception or SError is a kernel bug (or a
+//! deliberate self test), and an IRQ or FIQ through any entry but "EL1h
+//! IRQ" means the vector table or the interrupt setup is wrong. None of
+//! these is recoverable. The one exception to the rule is a firmware call
+//! that turns out to be undefined on this machine (see
 //! [`super::conduit`]), which returns an error to its caller instead.
 //!
 //! The report is one line, written through the console's emergency path
@@ -23,7 +31,7 @@
 //! follows another.
 
 use super::vectors::{Kind, Origin, TrapFrame, Vector};
-use super::{conduit, irq};
+use super::{conduit, irq, user};
 use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1, Readable};
 use abi::boot::layout::{KERNEL_STACK_SIZE, KERNEL_STACK_TOP};
 use abi::exit::ExitStatus;
@@ -36,7 +44,12 @@ use tock_registers::LocalRegisterCopy;
 pub extern "C" fn dispatch(frame: &mut TrapFrame, index: u64) {
     let vector = Vector::from_index(index);
     match (vector.origin, vector.kind) {
-        (Origin::El1Spx, Kind::Irq) => irq::handle(frame),
+        (Origin::El0Aarch64, Kind::Synchronous) => user::synchronous(frame),
+        (Origin::El0Aarch64, Kind::Irq) => user::irq(frame),
+        (Origin::El0Aarch64, Kind::SError) => user::serror(frame),
+        (Origin::El1Spx, Kind::Irq) => {
+            irq::handle(frame);
+        }
         (Origin::El1Spx, Kind::Synchronous) if conduit::recover(frame) => {}
         _ => {
             // The stack pointer before the exception: the frame sits just

@@ -1,10 +1,12 @@
 //! Interrupt masking, waiting for an interrupt, and the IRQ handler.
 //!
 //! The kernel is not preemptible (as in seL4): IRQs are unmasked only
-//! while it waits for one and, later, in user mode, so an IRQ never finds
-//! the kernel holding a lock and the handler may log. FIQs stay masked
-//! (nothing is routed to them); SErrors are unmasked once the vectors are
-//! in place, so that an asynchronous abort is reported rather than left
+//! while it waits for one and in user mode, so an IRQ never finds the
+//! kernel holding a lock and the handler may log. The same handler serves
+//! IRQs taken in the kernel and in user mode (which then enter the core on
+//! a tick, see [`super::user`]). FIQs stay masked in the kernel (nothing
+//! is routed to them); SErrors are unmasked once the vectors are in
+//! place, so that an asynchronous abort is reported rather than left
 //! pending.
 //!
 //! `aarch64-cpu`'s register accessors are not compiler barriers (their
@@ -64,22 +66,25 @@ pub fn wait_for_interrupt() {
     compiler_fence(Ordering::SeqCst);
 }
 
-/// The IRQ handler (IRQs masked): acknowledge, handle, end.
+/// The IRQ handler (IRQs masked): acknowledge, handle, end. Returns
+/// whether the interrupt was the periodic tick (already counted).
 ///
 /// Without a GIC driver nothing can acknowledge the interrupt, and it
 /// would be taken again as soon as the handler returns, forever; the
 /// interrupted code resumes with IRQs masked instead (`frame`'s saved
-/// PSTATE.I).
-pub fn handle(frame: &mut TrapFrame) {
+/// PSTATE.I), and user mode runs with them masked from then on (see
+/// [`user_spsr_mask`]).
+pub fn handle(frame: &mut TrapFrame) -> bool {
     let Some(gic) = gic::get() else {
         frame.spsr |= SPSR_I;
         log::warn!("irq: interrupt without an interrupt controller: IRQs left masked");
-        return;
+        return false;
     };
     let Some(ack) = gic.acknowledge() else {
-        return; // spurious: another agent took it, or it went away
+        return false; // spurious: another agent took it, or it went away
     };
-    if Some(ack.intid) == timer::intid() {
+    let tick = Some(ack.intid) == timer::intid();
+    if tick {
         timer::on_interrupt();
     } else {
         // Nothing else is enabled on purpose; keep a stray source quiet.
@@ -87,4 +92,11 @@ pub fn handle(frame: &mut TrapFrame) {
         log::warn!("irq: unexpected interrupt {}: disabled", ack.intid);
     }
     gic.end(ack);
+    tick
+}
+
+/// The PSTATE bits user mode runs with masked: none, or I when there is no
+/// interrupt controller to acknowledge an interrupt with (see [`handle`]).
+pub fn user_spsr_mask() -> u64 {
+    if gic::get().is_some() { 0 } else { SPSR_I }
 }

@@ -13,6 +13,10 @@
 //! 2. In [`init`]: the PSCI conduit read from the firmware, then the
 //!    interrupt controller ([`gic`]) and the periodic tick ([`timer`]).
 //!
+//! User mode ([`user`], reachable as `arch::user`) comes on later with
+//! `user::init`: EL0's environment, ASIDs, and the lower half walked
+//! through `TTBR0_EL1` from the first `user::activate` on.
+//!
 //! Firmware descriptions are read through [`tables`]: ACPI when the
 //! firmware gave it, the device tree otherwise (or when an ACPI table is
 //! unusable). Every step that depends on them degrades rather than panics:
@@ -21,7 +25,7 @@
 //! without PSCI `exit` halts; each fallback is logged.
 //!
 //! The kernel is not preemptible (as in seL4): interrupts are unmasked
-//! only while it waits for one (see [`irq`]).
+//! only while it waits for one (see [`irq`]) and in user mode.
 
 mod conduit;
 mod entry;
@@ -35,6 +39,7 @@ mod pl011;
 mod psci;
 mod tables;
 mod timer;
+pub mod user;
 mod vectors;
 
 use crate::cmdline::CommandLine;

@@ -5,10 +5,11 @@
 //! still points at the identity map of the kernel image that `_start`
 //! needed while it turned the MMU on; nothing uses it since the jump to
 //! the upper half, and a lower-half mapping left in place would let a
-//! kernel bug (or, later, a user pointer) reach that memory. So walks
-//! through `TTBR0_EL1` are turned off (`TCR_EL1.EPD0`): any lower-half
-//! access now faults. User address spaces will turn them back on with
-//! their own tables.
+//! kernel bug (or a user pointer) reach that memory. So walks through
+//! `TTBR0_EL1` are turned off (`TCR_EL1.EPD0`) and the TLB dropped: any
+//! lower-half access faults. The first user address space turns them back
+//! on with its own tables (`super::user::activate`); from then on the
+//! lower half is always the current thread's address space.
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ReadWriteable, TCR_EL1, TTBR0_EL1, Writeable};

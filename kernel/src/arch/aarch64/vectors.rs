@@ -12,11 +12,20 @@
 //! The frame holds every general register, `SP_EL0`, `ELR_EL1`,
 //! `SPSR_EL1` and the whole FP/SIMD file with `FPCR`/`FPSR`: the kernel
 //! is compiled with NEON, so an interrupt handler written in Rust may use
-//! any vector register, and the interrupted code may have live 128-bit
+//! any vector register, and interrupted kernel code may have live 128-bit
 //! values in all of them (the calling convention only preserves the low
-//! halves of `v8`–`v15`). Saving all of it for every exception is simple
-//! and costs nothing that matters yet; user-mode entry will reuse the same
-//! frame as a thread's saved context.
+//! halves of `v8`–`v15`).
+//!
+//! Exceptions from EL0 (entries 8–15) use the same frame, but skip the
+//! FP/SIMD part both ways: EL0 may not use FP/SIMD (it traps, see
+//! [`super::user`]), so those registers hold only the kernel's leftovers,
+//! which nobody needs back. The save is skipped by entry number, the
+//! restore by the mode being returned to (`SPSR.M[4:0]` = 0, EL0t in
+//! AArch64): an exception from EL0 always returns to EL0, and one from
+//! EL1 to EL1. The part left unwritten is never read. When user FP/SIMD
+//! comes, a thread's FP registers must be saved and restored (or switched
+//! lazily) here or in the thread's context, never left for the next
+//! thread to read.
 //!
 //! # Kernel stack overflow
 //!
@@ -37,8 +46,10 @@
 //! to a small emergency stack and reports the exception without a frame:
 //! ESR, ELR and FAR still describe it, the interrupted registers are lost.
 //!
-//! The check assumes the kernel runs on the boot stack, as it does today
-//! (one CPU, no threads). An exception taken on the emergency stack itself
+//! The check assumes the kernel runs on the boot stack, as it does (one
+//! CPU; user threads have no kernel stacks of their own: an exception from
+//! EL0 starts on the boot stack's empty top, see [`super::user`]). An
+//! exception taken on the emergency stack itself
 //! may be misclassified either way; both ways end in a report and
 //! `exit`, so the worst case is a less precise report.
 
@@ -62,11 +73,11 @@ pub struct TrapFrame {
     pub elr: u64,
     /// `SPSR_EL1`: the interrupted PSTATE.
     pub spsr: u64,
-    /// `q0`–`q31`.
+    /// `q0`–`q31` (not written for exceptions from EL0, see above).
     pub q: [u128; 32],
-    /// `FPCR`.
+    /// `FPCR` (likewise).
     pub fpcr: u64,
-    /// `FPSR`.
+    /// `FPSR` (likewise).
     pub fpsr: u64,
 }
 
@@ -222,6 +233,9 @@ core::arch::global_asm!(
     "    mrs x2, elr_el1",
     "    mrs x3, spsr_el1",
     "    stp x2, x3, [sp, #{elr}]",
+    // From EL0 (entries 8-15): no FP/SIMD state to save.
+    "    cmp x0, #8",
+    "    b.hs 3f",
     "    add x1, sp, #{q}",
     "    stp q0, q1, [x1, #0]",
     "    stp q2, q3, [x1, #32]",
@@ -243,9 +257,13 @@ core::arch::global_asm!(
     "    mrs x3, fpsr",
     "    str x2, [x1, #{fpcr_from_q}]",
     "    str x3, [x1, #{fpcr_from_q} + 8]",
-    "    mov x1, x0",
+    "3:  mov x1, x0",
     "    mov x0, sp",
     "    bl {dispatch}",
+    // Back to EL0t (SPSR.M[4:0] = 0): no FP/SIMD state to restore.
+    "    ldr x3, [sp, #{spsr}]",
+    "    tst x3, #0x1f",
+    "    b.eq 4f",
     "    add x1, sp, #{q}",
     "    ldr x2, [x1, #{fpcr_from_q}]",
     "    ldr x3, [x1, #{fpcr_from_q} + 8]",
@@ -267,7 +285,7 @@ core::arch::global_asm!(
     "    ldp q26, q27, [x1, #416]",
     "    ldp q28, q29, [x1, #448]",
     "    ldp q30, q31, [x1, #480]",
-    "    ldp x2, x3, [sp, #{elr}]",
+    "4:  ldp x2, x3, [sp, #{elr}]",
     "    msr elr_el1, x2",
     "    msr spsr_el1, x3",
     "    ldp x30, x1, [sp, #240]",
@@ -304,6 +322,7 @@ core::arch::global_asm!(
     frame = const FRAME_SIZE,
     stack_bit = const STACK_BIT,
     elr = const offset_of!(TrapFrame, elr),
+    spsr = const offset_of!(TrapFrame, spsr),
     q = const offset_of!(TrapFrame, q),
     fpcr_from_q = const offset_of!(TrapFrame, fpcr) - offset_of!(TrapFrame, q),
     dispatch = sym super::exceptions::dispatch,

@@ -1,7 +1,10 @@
-//! CPU exceptions (vectors 0–31): report on one line and stop.
+//! CPU exceptions (vectors 0–31) in the kernel: report on one line and stop.
 //!
-//! There is no user mode yet, so every exception is a kernel bug (or a
-//! deliberate self test) and none is recoverable. The report is one line,
+//! An exception taken in the kernel is a kernel bug (or a deliberate self
+//! test) and none is recoverable; exceptions from user mode are the
+//! thread's faults and go to the object core (`user::exception`), except
+//! NMI, double fault and machine check, which end here wherever they
+//! arrive. The report is one line,
 //! written through the console's emergency path so that a fault taken while
 //! the console lock is held still gets out:
 //!

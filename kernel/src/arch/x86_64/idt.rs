@@ -2,25 +2,33 @@
 //!
 //! All 256 gates point at the entry stubs of [`trap_entry`]; every one is an
 //! interrupt gate (interrupts stay masked in handlers, which are short and
-//! never re-enable them), DPL 0, on the current stack — except the double
-//! fault, which switches to its IST stack.
+//! never re-enable them) on the current stack — the kernel stack's top
+//! (the TSS's `rsp0`) for a trap from user mode — except the double fault,
+//! which switches to its IST stack. Every gate has DPL 0, so user mode
+//! cannot raise a vector with `int n` (it gets #GP instead), except the
+//! breakpoint: DPL 3, so that `int3` in user mode reports #BP.
 //!
 //! Vector map:
 //!
 //! | vectors | use |
 //! |---|---|
-//! | 0–31 | CPU exceptions: fatal, see [`exceptions`] |
+//! | 0–31 | CPU exceptions: in the kernel fatal, see [`exceptions`]; from user mode the thread's fault, see [`user::exception`] |
 //! | 0x20–0x2f | the masked 8259s, remapped off the exceptions (see [`pic`]) |
-//! | [`TIMER_VECTOR`] | the LAPIC's periodic tick |
+//! | [`TIMER_VECTOR`] | the LAPIC's periodic tick (from user mode also an entry to the object core, [`user::tick`]) |
 //! | [`LAPIC_ERROR_VECTOR`] | the LAPIC's error interrupt |
 //! | [`SPURIOUS_VECTOR`] | the LAPIC's spurious interrupt |
 //! | anything else | unexpected: logged, acknowledged if in service |
 //!
+//! Whatever the vector, a trap from user mode resumes user mode (possibly
+//! another thread) through the same frame; see [`trap_entry`] for the
+//! `swapgs` on the way in and out.
+//!
 //! [`pic`]: super::pic
 
 use super::trap_entry::{self, TrapFrame};
-use super::{apic, exceptions, gdt, timer};
+use super::{apic, exceptions, gdt, timer, user};
 use spin::Once;
+use x86_64::PrivilegeLevel;
 use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
 
 /// The LAPIC timer's vector. Above the (masked) 8259 range; the LAPIC's
@@ -31,6 +39,9 @@ pub const LAPIC_ERROR_VECTOR: u8 = 0xfe;
 /// The LAPIC spurious-interrupt vector; its low four bits must be set on
 /// older CPUs, which 0xff satisfies.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+/// #BP, the one gate user mode may invoke with a software interrupt.
+const BREAKPOINT_VECTOR: u8 = 3;
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
@@ -59,7 +70,12 @@ pub fn init() {
             // SAFETY: the address is the entry stub for this vector, which
             // expects exactly the frame the CPU pushes for it (the stub
             // knows which vectors carry an error code).
-            unsafe { gate.set_handler_addr(trap_entry::stub_address(vector)) };
+            let options = unsafe { gate.set_handler_addr(trap_entry::stub_address(vector)) };
+            // `int3` is the one software interrupt user mode may raise (an
+            // exception there like any other, see `user::exception`).
+            if vector == BREAKPOINT_VECTOR {
+                options.set_privilege_level(PrivilegeLevel::Ring3);
+            }
         }
         // SAFETY: IST slot `DOUBLE_FAULT_IST_INDEX` holds the top of a
         // static stack used by nothing else; double faults do not nest
@@ -75,9 +91,15 @@ pub fn init() {
 }
 
 /// Called by the common entry path for every trap, with interrupts masked.
+///
+/// A trap from user mode (RPL 3 in the saved CS) may come back with the
+/// frame holding another thread's registers.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let from_user = frame.cs & 3 == 3;
     match frame.vector as u8 {
+        0..=31 if from_user => user::exception(frame),
         0..=31 => exceptions::report(frame),
+        TIMER_VECTOR if from_user => user::tick(frame),
         TIMER_VECTOR => timer::on_interrupt(),
         SPURIOUS_VECTOR => apic::on_spurious(),
         LAPIC_ERROR_VECTOR => apic::on_error(),

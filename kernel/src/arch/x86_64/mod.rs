@@ -20,9 +20,14 @@
 //! timer is the reference, without either the TSC frequency comes from
 //! CPUID (or a guess), and each fallback is logged.
 //!
+//! User mode ([`user`]) needs a third step, `user::init`, once the portable
+//! kernel is about to start the root task: the system-call MSRs and the
+//! per-CPU block (the user segments and the TSS's kernel stack come with
+//! the GDT at entry).
+//!
 //! The kernel is not preemptible (as in seL4): interrupts are enabled only
-//! where it holds no lock, i.e. while waiting for an interrupt and, later,
-//! in user mode. Interrupt handlers rely on this to log safely.
+//! where it holds no lock, i.e. while waiting for an interrupt and in user
+//! mode. Interrupt handlers rely on this to log safely.
 
 mod apic;
 mod clock;
@@ -34,6 +39,7 @@ mod paging;
 mod pic;
 mod timer;
 mod trap_entry;
+pub mod user;
 
 use crate::cmdline::CommandLine;
 use crate::firmware::{self, SerialPort};

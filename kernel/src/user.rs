@@ -1,0 +1,198 @@
+//! The user-mode boundary: the portable object core (`kernel_core`) wired
+//! to the machine.
+//!
+//! Every entry from user mode arrives here through the architecture's trap
+//! path ([`from_user`]) with the user registers already converted to the
+//! ABI-10 order of `abi::context` (a [`Context`]). This module stores them
+//! in the current TCB, runs [`Kernel::entry`] — the same code the host
+//! refinement suite runs — and hands back the registers of whatever
+//! thread is current afterwards, having told the architecture which
+//! address space to make current. The kernel is not preemptible: an entry
+//! runs to completion with interrupts masked.
+//!
+//! The architecture provides, in `arch::user`:
+//!
+//! | item | meaning |
+//! |---|---|
+//! | `LAYOUT: abi::context::Layout` | the register layout of the core |
+//! | `init()` | make user mode reachable (system-call MSRs, user segments, kernel stack for traps from user mode; aarch64: lower-half walks with ASIDs) |
+//! | `activate(root, asid)` | make the address space whose top-level table is at physical `root`, tagged `asid`, the current user address space; `(0, 0)`: none (every user access faults) |
+//! | `flush_user_tlb()` | drop every user translation (after an invocation that may have changed a mapping) |
+//! | `sync_icache(va, len)` | make code the kernel wrote through the direct map at `va` visible to instruction fetch |
+//! | `enter_user(&Context) -> !` | leave the boot stack for user mode, the first time |
+//!
+//! and calls [`from_user`] on every system call, exception, timer tick and
+//! device interrupt taken from user mode.
+
+use crate::arch;
+use crate::phys::PhysMemory;
+use abi::boot::BootInfo;
+use abi::exit::ExitStatus;
+use abi::invocation::TcbSlot;
+use abi::syscall::{Syscall, debug};
+use abi::vm::ROOT_ASID;
+use kernel_core::cap::Cap;
+use kernel_core::fault::Fault;
+use kernel_core::kernel::{Entry, Kernel};
+use kernel_core::object::tcb::{self, MAX_CONTEXT_WORDS};
+use spin::Mutex;
+
+/// The kernel state, once the root task is built.
+static KERNEL: Mutex<Option<Kernel<PhysMemory>>> = Mutex::new(None);
+
+/// A user register set in ABI-10 order (`abi::context`); the first
+/// `LAYOUT.words` words are used.
+pub type Context = [u64; MAX_CONTEXT_WORDS];
+
+/// Why the CPU left user mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// The system-call instruction (`syscall`, `svc #0`).
+    Syscall,
+    /// A processor exception: `Fault::Vm` for translation and permission
+    /// faults, `Fault::UserException` for every other exception.
+    Fault(Fault),
+    /// The periodic timer (after `time::on_tick` counted it).
+    Tick,
+    /// A device interrupt on this line (already masked at the controller).
+    #[expect(
+        dead_code,
+        reason = "device interrupts are not delivered to user space yet"
+    )]
+    Interrupt(u64),
+}
+
+/// An entry from user mode: `ctx` holds the interrupted thread's
+/// registers; on return it holds the registers to resume with, and the
+/// address space of the thread they belong to is current.
+pub fn from_user(trap: Trap, ctx: &mut Context) {
+    let mut guard = KERNEL.lock();
+    let Some(k) = guard.as_mut() else {
+        panic!("entry from user mode before the root task was built");
+    };
+    let l = k.layout;
+    if trap == Trap::Syscall && debug_call(ctx, &l) {
+        return;
+    }
+    let current = k.current;
+    if current != 0 {
+        tcb::tcb_mut(&mut k.mem, current).context[..l.words].copy_from_slice(&ctx[..l.words]);
+    }
+    let flush = trap == Trap::Syscall && current != 0 && may_change_mappings(k, current, ctx);
+    let entry = match trap {
+        Trap::Syscall => Entry::Syscall,
+        Trap::Fault(f) => Entry::Exception(f),
+        Trap::Tick => Entry::Tick,
+        Trap::Interrupt(line) => Entry::Interrupt(line),
+    };
+    // No preemption points yet: every entry runs to completion with
+    // interrupts masked (spec: SYS-15 allows it; latency is bounded by
+    // the longest operation, see kernel/README.md).
+    k.entry(entry, &mut || false);
+    if k.current == 0 {
+        log::warn!("idle: no runnable thread; waiting for an interrupt");
+        // Nothing can make a thread runnable but a device interrupt, and
+        // none is delivered to user space yet: this waits for ever, with
+        // the timer still ticking.
+        while guard.as_ref().is_some_and(|k| k.current == 0) {
+            drop(guard);
+            arch::wait_for_interrupt();
+            guard = KERNEL.lock();
+        }
+    }
+    match guard.as_mut() {
+        Some(k) => resume(k, ctx),
+        None => unreachable!("the kernel state is never removed"),
+    }
+    // After the switch, so that no translation of an address space this
+    // entry destroyed can be used or walked again (not even
+    // speculatively) once user mode resumes.
+    if flush {
+        arch::user::flush_user_tlb();
+    }
+}
+
+/// Load the registers of the current thread into `ctx` and make its
+/// address space current.
+fn resume(k: &mut Kernel<PhysMemory>, ctx: &mut Context) {
+    let l = k.layout;
+    let t = k.current;
+    ctx[..l.words].copy_from_slice(&tcb::tcb(&k.mem, t).context[..l.words]);
+    // A thread whose VSpace capability is gone or has lost its ASID runs
+    // with no user address space: its first instruction fetch faults
+    // (spec: VM-4), and the fault goes to its handler.
+    let root = kernel_core::slot::cap(&k.mem, tcb::slot_addr(t, TcbSlot::VSpaceRoot as u64));
+    match (root, k.vspace_asid(root)) {
+        (Cap::VSpace { obj }, Some(asid)) => arch::user::activate(obj, asid),
+        _ => arch::user::activate(0, 0),
+    }
+}
+
+/// Whether the system call in `ctx` may change a mapping: any invocation
+/// of a kernel object other than IPC (retype, map, unmap, delete and
+/// revoke can all remove translations). IPC, `Recv`, `Reply` and `Yield`
+/// never do; neither do faults, ticks or interrupts.
+fn may_change_mappings(k: &Kernel<PhysMemory>, t: u64, ctx: &Context) -> bool {
+    let l = k.layout;
+    let invokes = matches!(
+        Syscall::try_from(ctx[l.number]),
+        Ok(Syscall::Call | Syscall::Send | Syscall::NBSend)
+    );
+    invokes
+        && !matches!(
+            k.lookup(t, ctx[l.cptr]),
+            Ok((
+                _,
+                Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. }
+            )) | Err(_)
+        )
+}
+
+/// The debug system calls (spec: ABI-19), handled outside the object
+/// core. Returns whether `ctx` held one; registers are left as they were.
+fn debug_call(ctx: &Context, l: &abi::context::Layout) -> bool {
+    match ctx[l.number] {
+        debug::WRITE => {
+            let regs = [
+                ctx[l.cptr],
+                ctx[l.mrs[0]],
+                ctx[l.mrs[1]],
+                ctx[l.mrs[2]],
+                ctx[l.mrs[3]],
+            ];
+            let (bytes, n) = debug::unpack(ctx[l.info], regs);
+            crate::console::write_bytes(&bytes[..n]);
+            true
+        }
+        debug::HALT => {
+            let ok = ctx[l.cptr] == 0;
+            log::info!(
+                "user space asked to halt ({})",
+                if ok { "success" } else { "failure" }
+            );
+            arch::exit(if ok {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Build the root task from the boot modules and enter it; never returns.
+/// A root task that cannot be built stops the machine with the reason.
+pub fn start(bi: &'static BootInfo) -> ! {
+    arch::user::init();
+    let (root, ctx) = match crate::root_task::build(bi) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("root task: {e}");
+            arch::exit(ExitStatus::Failure)
+        }
+    };
+    arch::user::activate(root.vspace, ROOT_ASID);
+    *KERNEL.lock() = Some(root.kernel);
+    log::info!("entering the root task");
+    arch::user::enter_user(&ctx)
+}
