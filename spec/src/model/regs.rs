@@ -84,7 +84,7 @@ impl Model {
     /// What the current thread's user code does before the entry (the
     /// `UserActions` doc): register and IPC-buffer writes, in order;
     /// writes outside the register set or without a buffer are dropped.
-    pub(super) fn apply_user_actions(&mut self, t: Addr, a: &UserActions) {
+    pub fn apply_user_actions(&mut self, t: Addr, a: &UserActions) {
         for &(i, v) in &a.regs {
             self.set_reg(t, i, v);
         }

@@ -383,8 +383,25 @@ impl Pair {
     /// Run one entry on both sides and check (a) … (d); returns the
     /// outcome and the entry it resolved to.
     pub fn step(&mut self, step: &Step) -> Result<(Outcome, Entry), Divergence> {
-        let before = self.model.state.clone();
         let entry = ops::Selector::new(&self.model, self.core.layout).resolve(&step.call);
+        // The state the transition properties start from: the model's,
+        // with the user actions of this entry done (a thread writes its
+        // registers and IPC buffer before it enters the kernel; with a
+        // buffer frame two threads share, that write is part of what a
+        // queued sender's message is at delivery, MSG-7).
+        let before = {
+            let mut pre = self.model.clone();
+            if let (Some(t), Entry::Syscall(u) | Entry::Exception(u, _)) =
+                (pre.state.current, &entry)
+                && pre
+                    .state
+                    .tcb(t)
+                    .is_some_and(|o| o.state == ThreadState::Running)
+            {
+                pre.apply_user_actions(t, u);
+            }
+            pre.state
+        };
         let caller = self.core.current;
         let core_entry = core_entry(&mut self.core, &entry);
         let o = self.core.entry(core_entry, &mut oracle(step.preempt));
