@@ -67,3 +67,47 @@ pub fn with_message<R>(
         f(regs, buf)
     })
 }
+
+/// A message taken by [`recv`]: the sender's badge, the label and the
+/// words (copied out of the registers and the IPC buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming {
+    /// The badge of the capability the sender used (spec: MSG-6).
+    pub badge: u64,
+    /// The label.
+    pub label: u64,
+    words: [u64; abi::msginfo::MAX_LENGTH as usize],
+    len: usize,
+}
+
+impl Incoming {
+    /// The words.
+    pub fn words(&self) -> &[u64] {
+        &self.words[..self.len]
+    }
+}
+
+/// Recv on the endpoint or notification at `cptr`: block until a message
+/// arrives (spec: SYS-11, IPC-10).
+pub fn recv(cptr: CPtr) -> Incoming {
+    with_ipc_buffer(|buf| {
+        let regs = Registers {
+            cptr_or_badge: cptr.raw(),
+            ..Registers::default()
+        };
+        let out = syscall::recv(regs, buf);
+        let got = Received::new(out, buf);
+        let mut words = [0; abi::msginfo::MAX_LENGTH as usize];
+        let mut len = 0;
+        for (dst, w) in words.iter_mut().zip(got.words()) {
+            *dst = w;
+            len += 1;
+        }
+        Incoming {
+            badge: got.badge(),
+            label: got.label(),
+            words,
+            len,
+        }
+    })
+}

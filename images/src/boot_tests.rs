@@ -7,7 +7,7 @@
 
 use crate::{
     arch::Arch,
-    build::{self, Artifacts, ImageSpec, KernelFile},
+    build::{self, Artifacts, ImageSpec, KernelBuild, KernelFile},
     qemu::{self, Machine, Outcome},
 };
 use anyhow::Result;
@@ -36,6 +36,9 @@ enum Expect {
     Exception,
     /// The kernel panics on purpose: file:line and message, failure status.
     Panic,
+    /// The checking kernel finds the invariant the `test.check=corrupt`
+    /// self test broke (INV-17) after the first entry, and panics.
+    CheckerCatches,
 }
 
 /// Which kernel file a boot test puts on the ESP.
@@ -89,6 +92,14 @@ fn tests_for(arch: Arch) -> Vec<BootTest> {
             machine: Machine::default(),
             kernel: Kernel::Built,
             expect: Expect::Panic,
+        },
+        BootTest {
+            name: "check-corrupt",
+            arch,
+            cmdline: "loader.on_error=shutdown exit=semihosting test.check=corrupt",
+            machine: Machine::default(),
+            kernel: Kernel::Built,
+            expect: Expect::CheckerCatches,
         },
         BootTest {
             name: "cpu-exception",
@@ -271,6 +282,25 @@ fn user_tests_pass() -> Check {
     )
 }
 
+/// The checking kernel ran: `check: N entries checked, 0 violations`
+/// with N > 0, logged when user space halts.
+fn checker_ran() -> Check {
+    (
+        "invariants checked after every entry: N checked, 0 violations",
+        Box::new(|o: &Outcome| {
+            let l = o
+                .transcript
+                .lines()
+                .find(|l| message_head(l) == Some("check:") && l.contains(" entries checked, "))
+                .ok_or("no 'check: N entries checked, 0 violations' line")?;
+            match numbers(l.split("check:").nth(1).unwrap_or("")).as_slice() {
+                [n, 0, ..] if *n > 0 => Ok(()),
+                _ => Err(format!("implausible: {l}")),
+            }
+        }),
+    )
+}
+
 fn checks(t: &BootTest) -> Vec<Check> {
     match t.expect {
         Expect::CleanBoot => vec![
@@ -288,6 +318,7 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "root task: running in user mode",
             ),
             user_tests_pass(),
+            checker_ran(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],
@@ -308,6 +339,7 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "root task: running in user mode",
             ),
             user_tests_pass(),
+            checker_ran(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],
@@ -324,6 +356,7 @@ fn checks(t: &BootTest) -> Vec<Check> {
                 "root task: running in user mode",
             ),
             user_tests_pass(),
+            checker_ran(),
             contains("kernel reports success", "EXIT: 0"),
             exit_code(t.arch, 0),
         ],
@@ -345,6 +378,20 @@ fn checks(t: &BootTest) -> Vec<Check> {
             contains("panic reported", "KERNEL PANIC"),
             contains("panic names file and line", "kernel/src/selftest.rs:"),
             contains("panic message", "deliberate kernel panic"),
+            exit_code(t.arch, 1),
+        ],
+        Expect::CheckerCatches => vec![
+            contains("boot state checked", "boot state is ST-10's"),
+            contains("root task checked before user mode", "invariants hold"),
+            contains("corruption made", "selftest: corrupted the derivation link"),
+            contains("panic reported", "KERNEL PANIC"),
+            contains("panic names the checker", "kernel/src/check.rs:"),
+            contains(
+                "caught at the first checked entry",
+                " (Syscall): invariant violated",
+            ),
+            contains("violated invariant named", "INV-17: "),
+            absent("user space never halts", "user space asked to halt"),
             exit_code(t.arch, 1),
         ],
         Expect::Exception => vec![
@@ -377,7 +424,7 @@ fn corrupt(kernel: &[u8]) -> Vec<u8> {
 pub fn run(arches: &[Arch], only: Option<&str>, verbose: bool) -> Result<(usize, usize)> {
     let (mut passed, mut failed) = (0, 0);
     for &arch in arches {
-        let artifacts: Artifacts = build::build(arch)?;
+        let artifacts: Artifacts = build::build(arch, KernelBuild::Checking)?;
         for t in tests_for(arch)
             .into_iter()
             .filter(|t| only.is_none_or(|o| t.name.contains(o)))
@@ -461,6 +508,23 @@ mod tests {
     }
 
     #[test]
+    fn the_checker_line_needs_checks_and_no_violation() {
+        let outcome = |t: &str| Outcome {
+            transcript: t.into(),
+            exit_code: Some(0),
+            elapsed: Duration::ZERO,
+        };
+        let (_, check) = checker_ran();
+        let boot = "[    0.9] INFO  check: checking kernel: invariants checked after every entry\n";
+        assert!(check(&outcome(boot)).is_err());
+        let none = "[    1.0] INFO  check: 0 entries checked, 0 violations (0 entries)\n";
+        assert!(check(&outcome(&format!("{boot}{none}"))).is_err());
+        let good =
+            "[    1.0] INFO  check: 16 entries checked, 0 violations (16 entries, every 1th)\n";
+        assert!(check(&outcome(&format!("{boot}{good}"))).is_ok());
+    }
+
+    #[test]
     fn numbers_are_extracted_in_order() {
         assert_eq!(
             numbers("memory: 12 free regions, 480 MiB free"),
@@ -478,6 +542,7 @@ mod tests {
                 Expect::LoaderNoKernel,
                 Expect::Exception,
                 Expect::Panic,
+                Expect::CheckerCatches,
             ] {
                 assert!(names.contains(&e), "{arch} lacks {e:?}");
             }

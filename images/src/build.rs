@@ -2,7 +2,7 @@
 
 use crate::{
     arch::Arch,
-    disk::{EspFile, write_disk_image},
+    disk::{EspFile, cpio_newc, loadable_part, write_disk_image},
 };
 use anyhow::{Context, Result, bail};
 use std::{
@@ -31,17 +31,30 @@ pub fn out_dir() -> PathBuf {
 }
 
 fn cargo_build(package: &str, target: &str) -> Result<()> {
+    cargo_build_features(package, target, &[])
+}
+
+/// `cargo build` with these cargo features. Builds with different features
+/// share the target directory: cargo keeps each one's artifacts, so
+/// switching only relinks (the final binary's path is shared, the last
+/// build wins).
+fn cargo_build_features(package: &str, target: &str, features: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let features = features.join(",");
+    let mut args = vec![
+        "build",
+        "--release",
+        "--package",
+        package,
+        "--target",
+        target,
+    ];
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
+    }
     let status = Command::new(cargo)
         .current_dir(root())
-        .args([
-            "build",
-            "--release",
-            "--package",
-            package,
-            "--target",
-            target,
-        ])
+        .args(args)
         .status()
         .with_context(|| format!("running cargo build for {package}"))?;
     if !status.success() {
@@ -58,18 +71,49 @@ pub struct Artifacts {
     pub kernel: PathBuf,
     /// The root task's ELF.
     pub root_task: PathBuf,
+    /// The programs of the initial image: (name in the archive, ELF).
+    pub programs: Vec<(String, PathBuf)>,
+}
+
+/// The programs of the initial image (`boot/modules/initrd.cpio`), built
+/// for the user target: (package, binary). The root task finds them in
+/// the archive by the binary's name.
+pub const INITRD_PROGRAMS: &[(&str, &str)] = &[("invariant-suite", "invariant-suite")];
+
+/// Which kernel [`build`] builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelBuild {
+    /// The plain kernel (`cargo xtask run`, `image`).
+    Plain,
+    /// The checking kernel (cargo feature `check`, kernel/README.md): it
+    /// runs the spec's invariant checkers after every entry from user
+    /// mode. The boot tests boot it.
+    Checking,
 }
 
 /// Build the loader and the kernel for `arch`.
-pub fn build(arch: Arch) -> Result<Artifacts> {
+pub fn build(arch: Arch, kernel: KernelBuild) -> Result<Artifacts> {
     cargo_build("loader", &arch.uefi_target())?;
-    cargo_build("kernel", &arch.kernel_target())?;
+    match kernel {
+        KernelBuild::Plain => cargo_build("kernel", &arch.kernel_target())?,
+        KernelBuild::Checking => cargo_build_features("kernel", &arch.kernel_target(), &["check"])?,
+    }
     cargo_build("root-task", &arch.user_target())?;
+    for (package, _) in INITRD_PROGRAMS {
+        cargo_build(package, &arch.user_target())?;
+    }
     let t = target_dir();
     Ok(Artifacts {
         loader: t.join(arch.uefi_target()).join("release/loader.efi"),
         kernel: t.join(arch.kernel_target()).join("release/kernel"),
         root_task: t.join(arch.user_target()).join("release/root-task"),
+        programs: INITRD_PROGRAMS
+            .iter()
+            .map(|(_, bin)| {
+                let path = t.join(arch.user_target()).join("release").join(bin);
+                (bin.to_string(), path)
+            })
+            .collect(),
     })
 }
 
@@ -111,6 +155,19 @@ pub fn image(arch: Arch, a: &Artifacts, spec: &ImageSpec) -> Result<PathBuf> {
             data: read(&a.root_task)?,
         },
     ];
+    // The initial image: every program, in one cpio archive the kernel
+    // maps into the root task (ABI-18).
+    let mut programs = Vec::new();
+    for (name, path) in &a.programs {
+        let elf = read(path)?;
+        let small = loadable_part(&elf)
+            .with_context(|| format!("{} is not an ELF64 executable", path.display()))?;
+        programs.push((name.as_str(), small));
+    }
+    files.push(EspFile {
+        path: "boot/modules/initrd.cpio".into(),
+        data: cpio_newc(&programs)?,
+    });
     let kernel = match &spec.kernel {
         KernelFile::Built => Some(read(&a.kernel)?),
         KernelFile::Replaced(k) => Some(k.clone()),

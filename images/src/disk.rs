@@ -66,6 +66,72 @@ fn build_esp(files: &[EspFile]) -> Result<Vec<u8>> {
     Ok(volume.into_inner())
 }
 
+/// A cpio archive in the "newc" format (`070701`) of `files` (name,
+/// contents), each a regular file (mode 0755, owner 0, time 0, so the
+/// archive is reproducible), followed by the `TRAILER!!!` entry: the
+/// initial image `boot/modules/initrd.cpio`, read by `cap_runtime::cpio`.
+pub fn cpio_newc(files: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
+    fn entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) -> Result<()> {
+        if name.is_empty() || name.contains('\0') {
+            anyhow::bail!("cpio: bad file name {name:?}");
+        }
+        let size = u32::try_from(data.len()).context("cpio: file over 4 GiB")?;
+        let namesize = u32::try_from(name.len() + 1).context("cpio: name too long")?;
+        out.extend_from_slice(b"070701");
+        // ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor,
+        // rdevmajor, rdevminor, namesize, check
+        for field in [ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, namesize, 0] {
+            out.extend_from_slice(format!("{field:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for (i, (name, data)) in files.iter().enumerate() {
+        entry(&mut out, i as u32 + 1, 0o100_755, name, data)?;
+    }
+    entry(&mut out, 0, 0, "TRAILER!!!", &[])?;
+    Ok(out)
+}
+
+/// `elf` cut down to what a loader reads: the ELF header, the program
+/// headers and the bytes of the loadable segments (the debug sections and
+/// section headers that follow them in the file are dropped, and the
+/// header no longer names section headers). The initial image is mapped
+/// into the root task page by page, so this keeps it small; the full file
+/// stays in the target directory for debuggers. `None` if `elf` is not a
+/// 64-bit little-endian ELF file whose loadable bytes lie in the file.
+pub fn loadable_part(elf: &[u8]) -> Option<Vec<u8>> {
+    const PT_LOAD: u32 = 1;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let (phentsize, phnum) = (usize::from(u16_at(0x36)?), usize::from(u16_at(0x38)?));
+    if phentsize < 56 {
+        return None;
+    }
+    let mut end = phoff.checked_add(phentsize.checked_mul(phnum)?)?.max(64);
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if u32_at(ph)? == PT_LOAD {
+            let (offset, filesz) = (u64_at(ph + 8)?, u64_at(ph + 32)?);
+            end = end.max(usize::try_from(offset.checked_add(filesz)?).ok()?);
+        }
+    }
+    let mut out = elf.get(..end)?.to_vec();
+    out[0x28..0x30].fill(0); // e_shoff
+    out[0x3c..0x40].fill(0); // e_shnum, e_shstrndx
+    Some(out)
+}
+
 /// Write a GPT disk image at `out` whose only partition is an ESP holding
 /// `files`.
 pub fn write_disk_image(out: &Path, files: &[EspFile]) -> Result<()> {
@@ -110,6 +176,61 @@ pub fn write_disk_image(out: &Path, files: &[EspFile]) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn cpio_archive_is_newc_with_aligned_data_and_a_trailer() {
+        let a = cpio_newc(&[("ab", b"hello".to_vec()), ("invariant-suite", vec![7; 9])]).unwrap();
+        let field = |at: usize, i: usize| {
+            let s = std::str::from_utf8(&a[at + 6 + 8 * i..at + 14 + 8 * i]).unwrap();
+            u32::from_str_radix(s, 16).unwrap()
+        };
+        assert_eq!(&a[..6], b"070701");
+        assert_eq!((field(0, 1), field(0, 6), field(0, 11)), (0o100_755, 5, 3));
+        // Header 110 + "ab\0" = 113, data at 116, next entry at 124.
+        assert_eq!(&a[110..113], b"ab\0");
+        assert_eq!(&a[116..121], b"hello");
+        assert_eq!(&a[124..130], b"070701");
+        assert_eq!((field(124, 6), field(124, 11)), (9, 16));
+        assert_eq!(&a[234..250], b"invariant-suite\0");
+        assert_eq!(&a[252..261], &[7; 9]);
+        assert_eq!(&a[264..270], b"070701");
+        assert_eq!(&a[374..385], b"TRAILER!!!\0");
+        assert_eq!(a.len() % 4, 0);
+        assert_eq!(a.len(), 388);
+        assert!(cpio_newc(&[("a\0b", vec![])]).is_err());
+        assert!(cpio_newc(&[("", vec![])]).is_err());
+    }
+
+    #[test]
+    fn loadable_part_keeps_headers_and_segments_only() {
+        // Header, two program headers (a load segment at 0x100, 0x20
+        // bytes; a note past it), then "debug" bytes and section headers.
+        let mut f = vec![0u8; 0x400];
+        f[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        f[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        f[0x28..0x30].copy_from_slice(&0x300u64.to_le_bytes());
+        f[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        f[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        f[0x3c..0x3e].copy_from_slice(&5u16.to_le_bytes());
+        f[64..68].copy_from_slice(&1u32.to_le_bytes());
+        f[64 + 8..64 + 16].copy_from_slice(&0x100u64.to_le_bytes());
+        f[64 + 32..64 + 40].copy_from_slice(&0x20u64.to_le_bytes());
+        f[120..124].copy_from_slice(&4u32.to_le_bytes());
+        f[120 + 8..120 + 16].copy_from_slice(&0x200u64.to_le_bytes());
+        f[120 + 32..120 + 40].copy_from_slice(&0x80u64.to_le_bytes());
+        f[0x100..0x120].fill(0xcc);
+        let out = loadable_part(&f).unwrap();
+        assert_eq!(out.len(), 0x120);
+        assert_eq!(&out[0x100..], &[0xcc; 0x20]);
+        assert_eq!(&out[0x28..0x30], &[0; 8], "no section headers");
+        assert_eq!(&out[0x3c..0x40], &[0; 4]);
+        assert_eq!(&out[..0x28], &f[..0x28]);
+        // Segments past the end, or not an ELF64 LE file: None.
+        f[64 + 32..64 + 40].copy_from_slice(&0x1000u64.to_le_bytes());
+        assert_eq!(loadable_part(&f), None);
+        assert_eq!(loadable_part(b"\x7fELF\x01\x01"), None);
+        assert_eq!(loadable_part(&f[..40]), None);
+    }
 
     #[test]
     fn image_has_gpt_and_readable_esp() {

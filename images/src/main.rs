@@ -83,7 +83,13 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// Crates built only for bare-metal or UEFI targets; everything else in the
 /// workspace is a host crate.
-const TARGET_ONLY: &[&str] = &["kernel", "loader", "root-task"];
+const TARGET_ONLY: &[&str] = &[
+    "kernel",
+    "loader",
+    "root-task",
+    "invariant-suite",
+    "ipc-bench",
+];
 
 fn cargo(args: &[&str]) -> Result<bool> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -152,6 +158,8 @@ fn lint(arches: &[Arch]) -> Result<bool> {
         for (package, target) in [
             ("cap-runtime", a.user_target()),
             ("root-task", a.user_target()),
+            ("invariant-suite", a.user_target()),
+            ("ipc-bench", a.user_target()),
             ("kernel", a.kernel_target()),
             ("loader", a.uefi_target()),
         ] {
@@ -183,7 +191,7 @@ fn real_main() -> Result<ExitCode> {
         "run" => {
             let arch = opts.arches.first().copied().unwrap_or(Arch::X86_64);
             qemu::ensure_installed(&[arch])?;
-            let a = build::build(arch)?;
+            let a = build::build(arch, build::KernelBuild::Plain)?;
             let cmdline = opts.cmdline.as_deref().unwrap_or("exit=semihosting");
             let image = build::image(
                 arch,
@@ -214,7 +222,7 @@ fn real_main() -> Result<ExitCode> {
         }
         "image" => {
             let arch = opts.arches.first().copied().unwrap_or(Arch::X86_64);
-            let a = build::build(arch)?;
+            let a = build::build(arch, build::KernelBuild::Plain)?;
             let cmdline = opts.cmdline.as_deref().unwrap_or("");
             let image = build::image(
                 arch,

@@ -8,8 +8,14 @@
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// The checking kernel's checker, and its heap (the only use of `alloc`).
+#[cfg(feature = "check")]
+extern crate alloc;
+
 mod arch;
 mod boot_info;
+#[cfg(feature = "check")]
+mod check;
 mod cmdline;
 mod console;
 mod firmware;

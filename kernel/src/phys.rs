@@ -30,6 +30,24 @@ impl PhysMemory {
         PhysMemory { limit }
     }
 
+    /// Whether every byte of `[pa, pa + len)` is zero. Reads whole aligned
+    /// words, ORed in blocks: cheap enough to scan all of RAM (the boot
+    /// zeroing of untyped memory and the checking kernel's INV-6 do).
+    pub fn is_zero(&self, pa: PAddr, len: u64) -> bool {
+        let bytes = self.bytes(pa, len as usize);
+        // The direct map keeps the physical alignment.
+        let head = ((8 - pa % 8) % 8).min(len) as usize;
+        let (h, rest) = bytes.split_at(head);
+        let (m, t) = rest.split_at(rest.len() & !7);
+        h.iter().chain(t).all(|&b| b == 0)
+            && match <[u64] as zerocopy::FromBytes>::ref_from_bytes(m) {
+                Ok(words) => words
+                    .chunks(32)
+                    .all(|c| c.iter().fold(0, |a, &w| a | w) == 0),
+                Err(_) => m.iter().all(|&b| b == 0),
+            }
+    }
+
     /// The direct-map address of `[pa, pa + len)`, after checking that the
     /// map covers it. A range outside is a kernel bug (the core only
     /// computes addresses from validated capabilities).
@@ -56,6 +74,10 @@ impl Memory for PhysMemory {
 
     fn bytes_mut(&mut self, pa: PAddr, len: usize) -> &mut [u8] {
         let p = self.virt(pa, len);
+        // The checking kernel tracks which memory may have been written
+        // since it last found it zero (spec: INV-6, see check.rs).
+        #[cfg(feature = "check")]
+        crate::check::written(pa, len as u64);
         // SAFETY: as in `bytes`; the `&mut self` borrow makes this the only
         // view of object memory while it lives.
         unsafe { core::slice::from_raw_parts_mut(p, len) }

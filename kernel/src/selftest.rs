@@ -1,5 +1,9 @@
 //! Boot-time self tests asked for on the command line (`test.*=`), used by
 //! the boot test suite to prove that failure paths work.
+//!
+//! `test.check=corrupt` (checking kernel only) needs the built root task
+//! and lives in `check.rs`: it breaks a derivation link (INV-17) once the
+//! root task is built, so the check after the first entry must panic.
 
 use crate::cmdline::CommandLine;
 

@@ -34,7 +34,7 @@ use abi::vm::ROOT_ASID;
 use kernel_core::cap::Cap;
 use kernel_core::fault::Fault;
 use kernel_core::kernel::{Entry, Kernel};
-use kernel_core::object::tcb::{self, MAX_CONTEXT_WORDS};
+use kernel_core::object::tcb::{self, MAX_CONTEXT_WORDS, ThreadState};
 use spin::Mutex;
 
 /// The kernel state, once the root task is built.
@@ -76,7 +76,7 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
     }
     let current = k.current;
     if current != 0 {
-        tcb::tcb_mut(&mut k.mem, current).context[..l.words].copy_from_slice(&ctx[..l.words]);
+        save(k, current, trap, ctx);
     }
     let flush = trap == Trap::Syscall && current != 0 && may_change_mappings(k, current, ctx);
     let entry = match trap {
@@ -85,10 +85,17 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
         Trap::Tick => Entry::Tick,
         Trap::Interrupt(line) => Entry::Interrupt(line),
     };
+    // The checking kernel keeps the state before the entry (for the
+    // transition properties) and checks every invariant after it (spec:
+    // INV-1 … INV-37, TP-6, TP-7; check.rs).
+    #[cfg(feature = "check")]
+    crate::check::before_entry(k, entry);
     // No preemption points yet: every entry runs to completion with
     // interrupts masked (spec: SYS-15 allows it; latency is bounded by
     // the longest operation, see kernel/README.md).
     k.entry(entry, &mut || false);
+    #[cfg(feature = "check")]
+    crate::check::after_entry(k, entry);
     if k.current == 0 {
         log::warn!("idle: no runnable thread; waiting for an interrupt");
         // Nothing can make a thread runnable but a device interrupt, and
@@ -112,12 +119,42 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
     }
 }
 
+/// Save the registers of `t`, which entered the kernel by `trap`, into its
+/// TCB (spec: ABI-17).
+///
+/// A `Restart` thread keeps the address after its system call instruction
+/// as its saved PC while it runs at the instruction itself (see
+/// [`resume`]). If it re-executed the system call, the processor saved
+/// exactly that address. If a tick or an interrupt came first, it has run
+/// nothing: the saved PC goes back to the `Restart` form. If it faulted on
+/// the instruction itself (an unmapped code page), it is `Running` at that
+/// instruction, whose address the fault carries.
+fn save(k: &mut Kernel<PhysMemory>, t: u64, trap: Trap, ctx: &Context) {
+    let l = k.layout;
+    let restart = tcb::state(&k.mem, t) == ThreadState::Restart;
+    let o = tcb::tcb_mut(&mut k.mem, t);
+    o.context[..l.words].copy_from_slice(&ctx[..l.words]);
+    if restart {
+        match trap {
+            Trap::Syscall => {}
+            Trap::Tick | Trap::Interrupt(_) => {
+                o.context[l.pc] = ctx[l.pc].wrapping_add(l.syscall_len);
+            }
+            Trap::Fault(_) => tcb::set_state(&mut k.mem, t, ThreadState::Running),
+        }
+    }
+}
+
 /// Load the registers of the current thread into `ctx` and make its
-/// address space current.
+/// address space current. A `Restart` thread continues at its system call
+/// instruction, its saved PC minus the instruction's length (ABI-17).
 fn resume(k: &mut Kernel<PhysMemory>, ctx: &mut Context) {
     let l = k.layout;
     let t = k.current;
     ctx[..l.words].copy_from_slice(&tcb::tcb(&k.mem, t).context[..l.words]);
+    if tcb::state(&k.mem, t) == ThreadState::Restart {
+        ctx[l.pc] = ctx[l.pc].wrapping_sub(l.syscall_len);
+    }
     // A thread whose VSpace capability is gone or has lost its ASID runs
     // with no user address space: its first instruction fetch faults
     // (spec: VM-4), and the fault goes to its handler.
@@ -166,6 +203,8 @@ fn debug_call(ctx: &Context, l: &abi::context::Layout) -> bool {
         }
         debug::HALT => {
             let ok = ctx[l.cptr] == 0;
+            #[cfg(feature = "check")]
+            crate::check::report();
             log::info!(
                 "user space asked to halt ({})",
                 if ok { "success" } else { "failure" }
@@ -193,6 +232,10 @@ pub fn start(bi: &'static BootInfo) -> ! {
     };
     arch::user::activate(root.vspace, ROOT_ASID);
     *KERNEL.lock() = Some(root.kernel);
+    #[cfg(feature = "check")]
+    if let Some(k) = KERNEL.lock().as_mut() {
+        crate::check::root_task_built(k);
+    }
     log::info!("entering the root task");
     arch::user::enter_user(&ctx)
 }

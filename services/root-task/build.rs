@@ -1,13 +1,5 @@
-//! Links the program with the user layout of cap-runtime (bare-metal
-//! targets only; a host build links nothing special).
+//! Links the program with cap-runtime's user layout (bare-metal targets).
 
 fn main() {
-    if std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default() != "none" {
-        return;
-    }
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = format!("{dir}/../../cap-runtime/link/user.ld");
-    println!("cargo:rerun-if-changed={script}");
-    println!("cargo:rustc-link-arg-bins=-T{script}");
-    println!("cargo:rustc-link-arg-bins=--no-pie");
+    cap_runtime_build::link_user_program();
 }

@@ -21,6 +21,7 @@ pub mod ipc_buffer;
 pub mod irq;
 pub mod msginfo;
 pub mod object;
+pub mod process;
 pub mod rights;
 pub mod root_task;
 pub mod sched;

@@ -128,11 +128,13 @@ mod tests {
         }
         // The image window ends where the boot area starts; the stack has
         // an unmapped guard page below it, above the boot-info frame.
-        assert!(IMAGE_LOW >= 2 << 20 && IMAGE_HIGH <= IPC_BUFFER_VADDR);
-        assert!(BOOT_INFO_VADDR + page < STACK_BOTTOM);
-        assert!(STACK_TOP <= INITRD_VADDR && INITRD_VADDR < 1 << 30);
+        const {
+            assert!(IMAGE_LOW >= 2 << 20 && IMAGE_HIGH <= IPC_BUFFER_VADDR);
+            assert!(BOOT_INFO_VADDR + 4096 < STACK_BOTTOM);
+            assert!(STACK_TOP <= INITRD_VADDR && INITRD_VADDR < 1 << 30);
+            assert!(core::mem::size_of::<RootInfo>() <= 4096);
+        }
         assert_eq!(core::mem::size_of::<UntypedDesc>(), 16);
-        assert!(core::mem::size_of::<RootInfo>() <= 4096);
         assert_eq!(core::mem::offset_of!(RootInfo, untypeds) % 8, 0);
         assert_eq!(
             SlotRange {

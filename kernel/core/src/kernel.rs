@@ -61,7 +61,9 @@ pub struct BootSpec<'a> {
     pub irq_lines: u64,
     /// Lines below `irq_lines` the kernel keeps (its timer; aarch64 0 … 31).
     pub reserved_irqs: &'a [u64],
-    /// The untyped regions, placed in root slots 16, 17, …
+    /// The untyped regions, placed in root slots 16, 17, … The non-device
+    /// ones must be zero (spec: INV-6: Retype finds a new object's
+    /// initial state, UT-9, in the zero bytes).
     pub untypeds: &'a [BootUntyped],
 }
 

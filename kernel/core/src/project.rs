@@ -78,28 +78,56 @@ fn container_of(c: Cap) -> Option<Container> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unprojectable(pub alloc::string::String);
 
+/// Which frame contents a projection copies into `State::frame_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameData {
+    /// Every non-zero word of every live non-device frame (the abstract
+    /// state in full, as the refinement tests compare it).
+    All,
+    /// None: `frame_data` stays empty. For the checking kernel, whose
+    /// invariant checkers read memory through a `ZeroOracle` and never
+    /// `frame_data`; copying every mapped frame (the initial image among
+    /// them) into a map on every entry would cost more than all checkers
+    /// together. (It adds back the IPC buffers' words, which the
+    /// transition checkers read.)
+    None,
+}
+
 /// Project `k` (see the module comment for `seeds`).
 pub fn project<M: Memory>(
     k: &Kernel<M>,
     seeds: &[Container],
     kernel_memory: &[(PAddr, u64)],
 ) -> Result<s::State, Unprojectable> {
+    project_with(k, seeds, kernel_memory, FrameData::All)
+}
+
+/// [`project`], copying the frame contents `frames` asks for.
+pub fn project_with<M: Memory>(
+    k: &Kernel<M>,
+    seeds: &[Container],
+    kernel_memory: &[(PAddr, u64)],
+    frames: FrameData,
+) -> Result<s::State, Unprojectable> {
     let m = &k.mem;
     let mut scanned: BTreeSet<Container> = BTreeSet::new();
     let mut todo: Vec<Container> = seeds.to_vec();
     todo.push(Container::Irq);
-    // Slot address → (container, index), for the tree links.
-    let mut at: BTreeMap<PAddr, SlotRef> = BTreeMap::new();
+    // The scanned containers' slot ranges (first slot, count, container),
+    // in scan order, to name the targets of tree links. (A map from every
+    // slot address would cost an insertion per slot, empty ones included:
+    // most of the projection's time in the checking kernel.)
+    let mut spans: Vec<(PAddr, u64, Container)> = Vec::new();
     let mut found: Vec<(PAddr, SlotRef, Cap)> = Vec::new();
     while let Some(c) = todo.pop() {
         if !scanned.insert(c) {
             continue;
         }
         let (first, n) = c.slots(k);
+        spans.push((first, n, c));
         for i in 0..n {
             let a = first + i * SLOT_SIZE;
             let r = c.slot_ref(i);
-            at.insert(a, r);
             let cap = slot::cap(m, a);
             if cap.is_null() {
                 continue;
@@ -110,8 +138,25 @@ pub fn project<M: Memory>(
             found.push((a, r, cap));
         }
     }
+    let slot_in = |&(first, n, c): &(PAddr, u64, Container), a: PAddr| {
+        let i = a.checked_sub(first)? / SLOT_SIZE;
+        (i < n && a.is_multiple_of(SLOT_SIZE)).then(|| c.slot_ref(i))
+    };
+    let mut sorted = spans.clone();
+    sorted.sort_unstable_by_key(|&(first, ..)| first);
+    // Containers overlap only in a broken state (INV-2); then the one
+    // scanned last names the slot.
+    let disjoint = sorted
+        .windows(2)
+        .all(|w| w[0].0 + w[0].1 * SLOT_SIZE <= w[1].0);
     let name = |a: PAddr| {
-        at.get(&a).copied().ok_or_else(|| {
+        let r = if disjoint {
+            let i = sorted.partition_point(|&(first, ..)| first <= a);
+            i.checked_sub(1).and_then(|i| slot_in(&sorted[i], a))
+        } else {
+            spans.iter().rev().find_map(|sp| slot_in(sp, a))
+        };
+        r.ok_or_else(|| {
             Unprojectable(alloc::format!(
                 "link to {a:#x}, a slot outside every scanned object"
             ))
@@ -203,7 +248,7 @@ pub fn project<M: Memory>(
                 rights,
                 mapping,
             } => {
-                if !device {
+                if !device && frames == FrameData::All {
                     for a in (obj..obj + (1u64 << size_bits)).step_by(8) {
                         let w = *crate::mem::get::<u64>(m, a);
                         if w != 0 {

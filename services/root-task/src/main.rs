@@ -2,9 +2,12 @@
 //! every capability (spec: ST-10, ST-11); it reads the boot-info frame and
 //! brings the system up.
 //!
-//! So far it reports what it was given and checks that the basic
-//! invocations work from user mode, then stops the machine with the
-//! verdict (spawning the programs of the initial image comes next).
+//! It checks that the basic invocations work from user mode, then starts
+//! the in-guest suite (`invariant-suite`, from the initial image) as a
+//! process of its own (spec: ABI-20) and stays its fault handler: the
+//! suite stops the machine itself when it is done (ABI-19), so a message
+//! on the fault endpoint means the suite faulted, which is reported and
+//! stops the machine with failure.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -13,38 +16,41 @@ use abi::cptr::CPtr;
 use abi::error::ErrorDetail;
 use abi::invocation::Label;
 use abi::object::{ObjectType, root_slot};
+use abi::rights::Rights;
 use abi::root_task::{self as rt, RootInfo};
-use cap_runtime::ipc::invoke;
-use cap_runtime::message::{InvocationError, Message, ResultWords};
-use cap_runtime::println;
+use cap_runtime::cap::{AsidPool, CNode, Cap, Endpoint, Kind, Tcb, Untyped, VSpace};
+use cap_runtime::fault::Fault;
+use cap_runtime::ops::{self, InvokeError, Syscalls};
+use cap_runtime::slots::SlotAllocator;
+use cap_runtime::spawn::{self, Caller, Config, Native, Pass, PassCap};
+use cap_runtime::untyped::{self, UntypedAllocator};
+use cap_runtime::{cpio, println};
 use zerocopy::FromBytes;
 
 cap_runtime::entry!(main);
 
-/// A root CNode slot as a capability address.
-fn slot(i: u64) -> CPtr {
+/// The program the root task starts.
+const SUITE: &str = "invariant-suite";
+/// The badge of the suite's fault endpoint capability.
+const SUITE_BADGE: u64 = 1;
+/// The untyped memory the suite gets: 32 MiB.
+const SUITE_UNTYPED_BITS: u64 = 25;
+/// The suite's priority (below the root task's 255) and mcp.
+const SUITE_PRIORITY: u8 = 100;
+const SUITE_MCP: u8 = 255;
+
+/// A root CNode slot as a typed capability.
+fn slot<K: Kind>(i: u64) -> Cap<K> {
     match CPtr::new(i, root_slot::ROOT_CNODE_RADIX) {
-        Ok(c) => c,
-        Err(_) => panic!("root slot {i} out of range"),
+        Ok(c) => Cap::new(c),
+        Err(_) => fail(format_args!("root slot {i} out of range")),
     }
 }
 
-fn call(
-    cptr: u64,
-    label: Label,
-    words: &[u64],
-    caps: &[u64],
-) -> Result<ResultWords, InvocationError> {
-    let mut m = match Message::with_words(label as u64, words) {
-        Ok(m) => m,
-        Err(e) => panic!("message for {label:?}: {e:?}"),
-    };
-    for &c in caps {
-        if let Err(e) = m.push_cap(slot(c)) {
-            panic!("message for {label:?}: {e:?}");
-        }
-    }
-    invoke(slot(cptr), &m)
+/// Report and stop the machine with failure.
+fn fail(why: core::fmt::Arguments<'_>) -> ! {
+    println!("root task: {why}");
+    cap_runtime::syscall::debug_halt(1)
 }
 
 struct Tally {
@@ -74,12 +80,13 @@ fn main(boot_info: u64) -> ! {
     let page = unsafe { core::slice::from_raw_parts(boot_info as *const u8, 4096) };
     let info = match RootInfo::ref_from_prefix(page) {
         Ok((info, _)) if info.magic == rt::ROOT_INFO_MAGIC => info,
-        _ => panic!("no boot-info frame at {boot_info:#x}"),
+        _ => fail(format_args!("no boot-info frame at {boot_info:#x}")),
     };
-    let ram: u64 = info.untypeds[..info.untyped_slots.count as usize]
+    let count = (info.untyped_slots.count as usize).min(rt::MAX_UNTYPEDS);
+    let ram: u64 = info.untypeds[..count]
         .iter()
         .filter(|u| u.device == 0)
-        .map(|u| 1u64 << u.size_bits)
+        .map(|u| 1u64 << u.size_bits.min(63))
         .sum();
     println!(
         "root task: running in user mode; {} untypeds ({} MiB), image {} pages, initial image {} bytes, first free slot {}",
@@ -90,39 +97,200 @@ fn main(boot_info: u64) -> ! {
         info.first_free_slot
     );
 
+    let radix = root_slot::ROOT_CNODE_RADIX;
+    let Ok(mut slots) = SlotAllocator::new(info.first_free_slot, 1 << radix, radix) else {
+        fail(format_args!(
+            "first free slot {} is past the CNode",
+            info.first_free_slot
+        ))
+    };
+    let mut untypeds = UntypedAllocator::from_root_info(info);
+    let k = &mut Syscalls;
+    let cnode: Cap<CNode> = slot(root_slot::CNODE);
+    let Some(ep_slot) = slots.alloc() else {
+        fail(format_args!("no free slot"))
+    };
+
+    // Startup checks: a few invocations from user mode.
     let mut t = Tally {
         passed: 0,
         failed: 0,
     };
-    let free = info.first_free_slot;
-    let ut = info.boot_untyped_slot;
-    let retype = |ty: ObjectType, dest: u64| {
-        call(
-            ut,
-            Label::UntypedRetype,
-            &[ty as u64, 0, dest, 1],
-            &[root_slot::CNODE],
-        )
+    let made = untyped::retype(k, &mut untypeds, ObjectType::Endpoint, 0, cnode, ep_slot, 1);
+    t.check("retype an endpoint", made.is_ok());
+    let refused = |r: Result<(), InvokeError>, want: ErrorDetail| {
+        r.err().and_then(|e| e.detail()) == Some(want)
     };
-    t.check(
-        "retype an endpoint",
-        retype(ObjectType::Endpoint, free).is_ok(),
-    );
-    t.check(
-        "retype into an occupied slot is refused",
-        retype(ObjectType::Endpoint, free)
-            == Err(InvocationError::Kernel(ErrorDetail::DeleteFirst)),
-    );
+    if let Ok(ut) = made {
+        t.check(
+            "retype into an occupied slot is refused",
+            refused(
+                ops::retype(k, ut, ObjectType::Endpoint, 0, cnode, ep_slot, 1),
+                ErrorDetail::DeleteFirst,
+            ),
+        );
+    }
     t.check(
         "read one's own registers is refused",
-        call(root_slot::TCB, Label::TcbReadRegisters, &[0, 1], &[])
-            == Err(InvocationError::Kernel(ErrorDetail::IllegalOperation)),
+        refused(
+            ops::invoke(
+                k,
+                slot::<Tcb>(root_slot::TCB).cptr(),
+                Label::TcbReadRegisters,
+                &[0, 1],
+                &[],
+            )
+            .map(|_| ()),
+            ErrorDetail::IllegalOperation,
+        ),
     );
     t.check(
         "a truncated retype is refused",
-        call(ut, Label::UntypedRetype, &[0], &[])
-            == Err(InvocationError::Kernel(ErrorDetail::TruncatedMessage)),
+        refused(
+            ops::invoke(
+                k,
+                slot::<Untyped>(info.boot_untyped_slot).cptr(),
+                Label::UntypedRetype,
+                &[0],
+                &[],
+            )
+            .map(|_| ()),
+            ErrorDetail::TruncatedMessage,
+        ),
     );
-    println!("{} passed, {} failed", t.passed, t.failed);
-    cap_runtime::syscall::debug_halt(u64::from(t.failed != 0))
+    if t.failed != 0 || made.is_err() {
+        fail(format_args!(
+            "{} of {} startup checks failed",
+            t.failed,
+            t.passed + t.failed
+        ));
+    }
+    // Not of the form "N passed, N failed": that line is the suite's.
+    println!("root task: {} startup checks passed", t.passed);
+
+    start_suite(k, info, &mut slots, &mut untypeds, ep_slot)
+}
+
+/// The initial image (the `initrd.cpio` boot module, ABI-18).
+fn initrd(info: &RootInfo) -> &'static [u8] {
+    // The kernel maps exactly the frames it lists; never read past them.
+    let mapped = info.initrd_frame_slots.count.saturating_mul(4096);
+    let len = info.initrd_len.min(mapped) as usize;
+    // SAFETY: the kernel maps the initial image read-only at INITRD_VADDR,
+    // `initrd_frame_slots.count` pages of it (ABI-18), and never changes
+    // or unmaps it; nothing in this program writes it.
+    unsafe { core::slice::from_raw_parts(rt::INITRD_VADDR as *const u8, len) }
+}
+
+/// Spawn the suite with its capabilities, then serve as its fault
+/// handler.
+fn start_suite(
+    k: &mut Syscalls,
+    info: &RootInfo,
+    slots: &mut SlotAllocator,
+    untypeds: &mut UntypedAllocator,
+    ep_slot: u64,
+) -> ! {
+    let elf = match cpio::find(initrd(info), SUITE) {
+        Ok(Some(elf)) => elf,
+        Ok(None) => fail(format_args!("no {SUITE} in the initial image")),
+        Err(e) => fail(format_args!("initial image: {e}")),
+    };
+    let cnode: Cap<CNode> = slot(root_slot::CNODE);
+    let (Some(ut_slot), Some(fault_slot)) = (slots.alloc(), slots.alloc()) else {
+        fail(format_args!("no free slots"))
+    };
+    // The suite's memory: a child untyped of one of ours (untypeds cannot
+    // be copied, CAP-9: it is moved to the suite).
+    if let Err(e) = untyped::retype(
+        k,
+        untypeds,
+        ObjectType::Untyped,
+        SUITE_UNTYPED_BITS,
+        cnode,
+        ut_slot,
+        1,
+    ) {
+        fail(format_args!("no untyped for {SUITE}: {e:?}"));
+    }
+    // Its fault endpoint: a badged copy of ours with Write and GrantReply
+    // (TCB-12); we keep the unbadged one to receive on.
+    if let Err(e) = ops::mint(
+        k,
+        cnode,
+        fault_slot,
+        cnode,
+        ep_slot,
+        Rights::WRITE.union(Rights::GRANT_REPLY),
+        SUITE_BADGE,
+    ) {
+        fail(format_args!("minting the fault endpoint: {e}"));
+    }
+    // spec: ABI-20: slot 16 the untyped, 17 a copy of the initial ASID
+    // pool, 18 ASIDControl, 19 IRQControl. ASIDControl and IRQControl
+    // cannot be copied (CAP-9): the root task moves its own; it needs
+    // neither once the suite runs.
+    let caps = [
+        PassCap {
+            slot: ut_slot,
+            how: Pass::Move,
+        },
+        PassCap {
+            slot: root_slot::ASID_POOL,
+            how: Pass::Copy(Rights::ALL),
+        },
+        PassCap {
+            slot: root_slot::ASID_CONTROL,
+            how: Pass::Move,
+        },
+        PassCap {
+            slot: root_slot::IRQ_CONTROL,
+            how: Pass::Move,
+        },
+    ];
+    let mut caller = Caller {
+        cnode,
+        vspace: slot::<VSpace>(root_slot::VSPACE),
+        tcb: slot::<Tcb>(root_slot::TCB),
+        slots,
+        untypeds,
+    };
+    let cfg = Config {
+        elf,
+        asid_pool: slot::<AsidPool>(root_slot::ASID_POOL),
+        fault_endpoint: Some(slot::<Endpoint>(fault_slot)),
+        priority: SUITE_PRIORITY,
+        mcp: SUITE_MCP,
+        arg: 0,
+        caps: &caps,
+    };
+    // SAFETY: the root task's address space (ABI-18) never maps the
+    // scratch page of ABI-20 and no Rust object lives there; only spawn
+    // uses it.
+    let mut native = unsafe { Native::new(abi::process::SCRATCH_VADDR) };
+    let process = match spawn::spawn(&mut native, &mut caller, &cfg) {
+        Ok(p) => p,
+        Err(e) => fail(format_args!("spawning {SUITE} failed: {e}")),
+    };
+    // The moved untyped's slot is empty again.
+    let _ = caller.slots.free(ut_slot);
+    println!(
+        "root task: started {SUITE} (entry {:#x}, {} image pages, {} page tables); handling its faults",
+        process.entry, process.image_pages, process.page_tables
+    );
+
+    let ep: Cap<Endpoint> = slot(ep_slot);
+    let m = cap_runtime::ipc::recv(ep.cptr());
+    if m.badge == SUITE_BADGE {
+        match Fault::decode(m.label, m.words(), &spawn::LAYOUT) {
+            Ok(f) => fail(format_args!("{SUITE} faulted: {f}")),
+            Err(e) => fail(format_args!(
+                "{SUITE} sent a message that is no fault: {e:?}"
+            )),
+        }
+    }
+    fail(format_args!(
+        "unexpected message with badge {} and label {} on the fault endpoint",
+        m.badge, m.label
+    ))
 }

@@ -44,8 +44,9 @@
 //!   (spec: VM-5, INV-33) never asks for such a page anyway. Every page
 //!   writable at EL0 is also never executable at EL1 (the architecture's
 //!   rule), and the core sets PXN on every user page.
-//! - `CNTKCTL_EL1` denies EL0 the counters and the timers (above all the
-//!   EL1 physical timer that drives the tick); `MDSCR_EL1.TDCC` denies it
+//! - `CNTKCTL_EL1` lets EL0 read the virtual counter only (a clock, as
+//!   `rdtsc` on x86_64) and denies it the physical counter and every timer
+//!   (above all the EL1 physical timer that drives the tick); `MDSCR_EL1.TDCC` denies it
 //!   the debug communication channel (a covert channel between threads);
 //!   `PMUSERENR_EL0` = 0 denies it the performance monitors.
 //! - PSTATE at EL0 is EL0t (AArch64, `SP_EL0`) with D, A, I, F clear: only
@@ -149,8 +150,11 @@ pub fn init() {
             + SCTLR_EL1::SA0::Enable
             + SCTLR_EL1::WXN::Enable,
     );
-    // Counters, timers and their event stream: none at EL0.
-    CNTKCTL_EL1.set(0);
+    // EL0 may read the virtual counter (and CNTFRQ_EL0), as on x86_64
+    // `rdtsc` and as Linux allows for its vDSO clock: a clock, not a
+    // capability. The physical counter, every timer and the event stream
+    // stay denied.
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
     // No self-hosted debug; the debug communication channel traps at EL0.
     MDSCR_EL1.write(MDSCR_EL1::TDCC::SET);
     // PMUVer 1 … 14: an architected PMU, whose PMUSERENR_EL0 exists (0xf
