@@ -37,6 +37,11 @@ soak STEPS="5000000":
 bench:
     cargo bench -p refinement
 
+# The IPC round-trip benchmark in QEMU under -icount shift=0, both
+# architectures (figures in docs/ipc-benchmark.md).
+bench-ipc:
+    cargo xtask bench
+
 # The object core's unit tests and the refinement suite under Miri (needs a
 # nightly toolchain with the miri component: `rustup +nightly component add
 # miri rust-src`). The suite runs 60 steps per architecture and checks the

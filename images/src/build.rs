@@ -80,6 +80,13 @@ pub struct Artifacts {
 /// the archive by the binary's name.
 pub const INITRD_PROGRAMS: &[(&str, &str)] = &[("invariant-suite", "invariant-suite")];
 
+/// The initial image of the IPC benchmark (`cargo xtask bench`): its
+/// server and client; the root task starts them instead of the suite.
+pub const BENCH_PROGRAMS: &[(&str, &str)] = &[
+    ("ipc-bench", "ipc-bench-server"),
+    ("ipc-bench", "ipc-bench"),
+];
+
 /// Which kernel [`build`] builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelBuild {
@@ -93,13 +100,20 @@ pub enum KernelBuild {
 
 /// Build the loader and the kernel for `arch`.
 pub fn build(arch: Arch, kernel: KernelBuild) -> Result<Artifacts> {
+    build_with(arch, kernel, INITRD_PROGRAMS)
+}
+
+/// [`build`] with the initial image's `programs` (package, binary).
+pub fn build_with(arch: Arch, kernel: KernelBuild, programs: &[(&str, &str)]) -> Result<Artifacts> {
     cargo_build("loader", &arch.uefi_target())?;
     match kernel {
         KernelBuild::Plain => cargo_build("kernel", &arch.kernel_target())?,
         KernelBuild::Checking => cargo_build_features("kernel", &arch.kernel_target(), &["check"])?,
     }
     cargo_build("root-task", &arch.user_target())?;
-    for (package, _) in INITRD_PROGRAMS {
+    let mut packages: Vec<&str> = programs.iter().map(|(p, _)| *p).collect();
+    packages.dedup();
+    for package in packages {
         cargo_build(package, &arch.user_target())?;
     }
     let t = target_dir();
@@ -107,7 +121,7 @@ pub fn build(arch: Arch, kernel: KernelBuild) -> Result<Artifacts> {
         loader: t.join(arch.uefi_target()).join("release/loader.efi"),
         kernel: t.join(arch.kernel_target()).join("release/kernel"),
         root_task: t.join(arch.user_target()).join("release/root-task"),
-        programs: INITRD_PROGRAMS
+        programs: programs
             .iter()
             .map(|(_, bin)| {
                 let path = t.join(arch.user_target()).join("release").join(bin);

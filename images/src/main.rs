@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use arch::Arch;
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <run|test|image> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--gic-v3] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
+const USAGE: &str = "usage: cargo xtask <run|test|image|bench> [--arch x86_64|aarch64] [--cmdline \"...\"] [--el2] [--no-acpi] [--gic-v3] [--icount] [--boot-only|--host-only] [--only NAME] [--verbose]";
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +171,47 @@ fn lint(arches: &[Arch]) -> Result<bool> {
     Ok(ok)
 }
 
+/// The IPC round-trip benchmark (tests/ipc-bench) under `-icount
+/// shift=0`: the plain kernel, an initial image holding only the
+/// benchmark's server and client; prints the figures and keeps the
+/// transcript (`target/xtask/<arch>-bench.log`). See docs/ipc-benchmark.md.
+fn bench_ipc(arch: Arch) -> Result<()> {
+    let a = build::build_with(arch, build::KernelBuild::Plain, build::BENCH_PROGRAMS)?;
+    let image = build::image(
+        arch,
+        &a,
+        &build::ImageSpec {
+            name: "bench",
+            cmdline: "loader.on_error=shutdown exit=semihosting",
+            kernel: build::KernelFile::Built,
+        },
+    )?;
+    let machine = qemu::Machine {
+        icount: true,
+        ..qemu::Machine::default()
+    };
+    println!("xtask: IPC benchmark on {arch} (-icount shift=0)");
+    let cmd = qemu::command(arch, &image, &machine, false)?;
+    let outcome = qemu::run_headless(cmd, std::time::Duration::from_secs(900), |_| {})?;
+    let log = build::out_dir().join(format!("{arch}-bench.log"));
+    std::fs::write(&log, &outcome.transcript)?;
+    let lines: Vec<&str> = outcome
+        .transcript
+        .lines()
+        .filter(|l| l.starts_with("ipc-bench:") || l.contains("faulted"))
+        .collect();
+    for l in &lines {
+        println!("  {arch}: {l}");
+    }
+    if !lines.iter().any(|l| l.contains("ipc-bench: done")) {
+        bail!(
+            "the benchmark did not finish on {arch} (transcript: {})",
+            log.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -219,6 +260,18 @@ fn real_main() -> Result<ExitCode> {
                     ExitCode::FAILURE
                 },
             )
+        }
+        "bench" => {
+            let arches = if opts.arches.is_empty() {
+                Arch::ALL.to_vec()
+            } else {
+                opts.arches.clone()
+            };
+            qemu::ensure_installed(&arches)?;
+            for arch in arches {
+                bench_ipc(arch)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         "image" => {
             let arch = opts.arches.first().copied().unwrap_or(Arch::X86_64);

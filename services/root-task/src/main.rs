@@ -33,6 +33,12 @@ cap_runtime::entry!(main);
 const SUITE: &str = "invariant-suite";
 /// The badge of the suite's fault endpoint capability.
 const SUITE_BADGE: u64 = 1;
+/// The IPC benchmark's programs (started instead of the suite when the
+/// initial image holds them) and their fault badges.
+const BENCH: &str = "ipc-bench";
+const BENCH_SERVER: &str = "ipc-bench-server";
+const BENCH_BADGE: u64 = 2;
+const BENCH_SERVER_BADGE: u64 = 3;
 /// The untyped memory the suite gets: 32 MiB.
 const SUITE_UNTYPED_BITS: u64 = 25;
 /// The suite's priority (below the root task's 255) and mcp.
@@ -168,6 +174,9 @@ fn main(boot_info: u64) -> ! {
     // Not of the form "N passed, N failed": that line is the suite's.
     println!("root task: {} startup checks passed", t.passed);
 
+    if matches!(cpio::find(initrd(info), BENCH), Ok(Some(_))) {
+        start_bench(k, info, &mut slots, &mut untypeds, ep_slot)
+    }
     start_suite(k, info, &mut slots, &mut untypeds, ep_slot)
 }
 
@@ -182,6 +191,93 @@ fn initrd(info: &RootInfo) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(rt::INITRD_VADDR as *const u8, len) }
 }
 
+/// Spawn program `name` of the initial image with `caps` (after the
+/// fault endpoint's slot is filled: a copy of `ep_slot` with Write and
+/// GrantReply, TCB-12, badged `badge`); the root task stays its fault
+/// handler.
+#[allow(clippy::too_many_arguments)]
+fn spawn_program(
+    k: &mut Syscalls,
+    info: &RootInfo,
+    slots: &mut SlotAllocator,
+    untypeds: &mut UntypedAllocator,
+    ep_slot: u64,
+    name: &str,
+    badge: u64,
+    caps: &[PassCap],
+) -> spawn::Process {
+    let elf = match cpio::find(initrd(info), name) {
+        Ok(Some(elf)) => elf,
+        Ok(None) => fail(format_args!("no {name} in the initial image")),
+        Err(e) => fail(format_args!("initial image: {e}")),
+    };
+    let cnode: Cap<CNode> = slot(root_slot::CNODE);
+    let Some(fault_slot) = slots.alloc() else {
+        fail(format_args!("no free slots"))
+    };
+    if let Err(e) = ops::mint(
+        k,
+        cnode,
+        fault_slot,
+        cnode,
+        ep_slot,
+        Rights::WRITE.union(Rights::GRANT_REPLY),
+        badge,
+    ) {
+        fail(format_args!("minting the fault endpoint: {e}"));
+    }
+    let mut caller = Caller {
+        cnode,
+        vspace: slot::<VSpace>(root_slot::VSPACE),
+        tcb: slot::<Tcb>(root_slot::TCB),
+        slots,
+        untypeds,
+    };
+    let cfg = Config {
+        elf,
+        asid_pool: slot::<AsidPool>(root_slot::ASID_POOL),
+        fault_endpoint: Some(slot::<Endpoint>(fault_slot)),
+        priority: SUITE_PRIORITY,
+        mcp: SUITE_MCP,
+        arg: 0,
+        caps,
+    };
+    // SAFETY: the root task's address space (ABI-18) never maps the
+    // scratch page of ABI-20 and no Rust object lives there; only spawn
+    // uses it.
+    let mut native = unsafe { Native::new(abi::process::SCRATCH_VADDR) };
+    let process = match spawn::spawn(&mut native, &mut caller, &cfg) {
+        Ok(p) => p,
+        Err(e) => fail(format_args!("spawning {name} failed: {e}")),
+    };
+    println!(
+        "root task: started {name} (entry {:#x}, {} image pages, {} page tables)",
+        process.entry, process.image_pages, process.page_tables
+    );
+    process
+}
+
+/// Serve as the fault handler of the programs started: any message on
+/// the fault endpoint means one of them faulted (they stop the machine
+/// themselves when done), which is reported and stops the machine with
+/// failure.
+fn handle_faults(ep_slot: u64, names: &[(u64, &str)]) -> ! {
+    let ep: Cap<Endpoint> = slot(ep_slot);
+    let m = cap_runtime::ipc::recv(ep.cptr());
+    let Some(&(_, name)) = names.iter().find(|(b, _)| *b == m.badge) else {
+        fail(format_args!(
+            "unexpected message with badge {} and label {} on the fault endpoint",
+            m.badge, m.label
+        ))
+    };
+    match Fault::decode(m.label, m.words(), &spawn::LAYOUT) {
+        Ok(f) => fail(format_args!("{name} faulted: {f}")),
+        Err(e) => fail(format_args!(
+            "{name} sent a message that is no fault: {e:?}"
+        )),
+    }
+}
+
 /// Spawn the suite with its capabilities, then serve as its fault
 /// handler.
 fn start_suite(
@@ -191,13 +287,8 @@ fn start_suite(
     untypeds: &mut UntypedAllocator,
     ep_slot: u64,
 ) -> ! {
-    let elf = match cpio::find(initrd(info), SUITE) {
-        Ok(Some(elf)) => elf,
-        Ok(None) => fail(format_args!("no {SUITE} in the initial image")),
-        Err(e) => fail(format_args!("initial image: {e}")),
-    };
     let cnode: Cap<CNode> = slot(root_slot::CNODE);
-    let (Some(ut_slot), Some(fault_slot)) = (slots.alloc(), slots.alloc()) else {
+    let Some(ut_slot) = slots.alloc() else {
         fail(format_args!("no free slots"))
     };
     // The suite's memory: a child untyped of one of ours (untypeds cannot
@@ -212,19 +303,6 @@ fn start_suite(
         1,
     ) {
         fail(format_args!("no untyped for {SUITE}: {e:?}"));
-    }
-    // Its fault endpoint: a badged copy of ours with Write and GrantReply
-    // (TCB-12); we keep the unbadged one to receive on.
-    if let Err(e) = ops::mint(
-        k,
-        cnode,
-        fault_slot,
-        cnode,
-        ep_slot,
-        Rights::WRITE.union(Rights::GRANT_REPLY),
-        SUITE_BADGE,
-    ) {
-        fail(format_args!("minting the fault endpoint: {e}"));
     }
     // spec: ABI-20: slot 16 the untyped, 17 a copy of the initial ASID
     // pool, 18 ASIDControl, 19 IRQControl. ASIDControl and IRQControl
@@ -248,49 +326,47 @@ fn start_suite(
             how: Pass::Move,
         },
     ];
-    let mut caller = Caller {
-        cnode,
-        vspace: slot::<VSpace>(root_slot::VSPACE),
-        tcb: slot::<Tcb>(root_slot::TCB),
+    spawn_program(k, info, slots, untypeds, ep_slot, SUITE, SUITE_BADGE, &caps);
+    // The moved untyped's slot is empty again.
+    let _ = slots.free(ut_slot);
+    handle_faults(ep_slot, &[(SUITE_BADGE, SUITE)])
+}
+
+/// The IPC benchmark (tests/ipc-bench), when the initial image holds it
+/// instead of the suite: its server and its client, each in its own
+/// address space at the same priority, sharing one endpoint (ABI-20 slot
+/// 16).
+fn start_bench(
+    k: &mut Syscalls,
+    info: &RootInfo,
+    slots: &mut SlotAllocator,
+    untypeds: &mut UntypedAllocator,
+    ep_slot: u64,
+) -> ! {
+    let cnode: Cap<CNode> = slot(root_slot::CNODE);
+    let Some(bench_ep) = slots.alloc() else {
+        fail(format_args!("no free slots"))
+    };
+    if let Err(e) = untyped::retype(k, untypeds, ObjectType::Endpoint, 0, cnode, bench_ep, 1) {
+        fail(format_args!("no endpoint for the benchmark: {e:?}"));
+    }
+    let caps = [PassCap {
+        slot: bench_ep,
+        how: Pass::Copy(Rights::ALL),
+    }];
+    spawn_program(
+        k,
+        info,
         slots,
         untypeds,
-    };
-    let cfg = Config {
-        elf,
-        asid_pool: slot::<AsidPool>(root_slot::ASID_POOL),
-        fault_endpoint: Some(slot::<Endpoint>(fault_slot)),
-        priority: SUITE_PRIORITY,
-        mcp: SUITE_MCP,
-        arg: 0,
-        caps: &caps,
-    };
-    // SAFETY: the root task's address space (ABI-18) never maps the
-    // scratch page of ABI-20 and no Rust object lives there; only spawn
-    // uses it.
-    let mut native = unsafe { Native::new(abi::process::SCRATCH_VADDR) };
-    let process = match spawn::spawn(&mut native, &mut caller, &cfg) {
-        Ok(p) => p,
-        Err(e) => fail(format_args!("spawning {SUITE} failed: {e}")),
-    };
-    // The moved untyped's slot is empty again.
-    let _ = caller.slots.free(ut_slot);
-    println!(
-        "root task: started {SUITE} (entry {:#x}, {} image pages, {} page tables); handling its faults",
-        process.entry, process.image_pages, process.page_tables
+        ep_slot,
+        BENCH_SERVER,
+        BENCH_SERVER_BADGE,
+        &caps,
     );
-
-    let ep: Cap<Endpoint> = slot(ep_slot);
-    let m = cap_runtime::ipc::recv(ep.cptr());
-    if m.badge == SUITE_BADGE {
-        match Fault::decode(m.label, m.words(), &spawn::LAYOUT) {
-            Ok(f) => fail(format_args!("{SUITE} faulted: {f}")),
-            Err(e) => fail(format_args!(
-                "{SUITE} sent a message that is no fault: {e:?}"
-            )),
-        }
-    }
-    fail(format_args!(
-        "unexpected message with badge {} and label {} on the fault endpoint",
-        m.badge, m.label
-    ))
+    spawn_program(k, info, slots, untypeds, ep_slot, BENCH, BENCH_BADGE, &caps);
+    handle_faults(
+        ep_slot,
+        &[(BENCH_SERVER_BADGE, BENCH_SERVER), (BENCH_BADGE, BENCH)],
+    )
 }
