@@ -174,10 +174,28 @@ fn main(boot_info: u64) -> ! {
     // Not of the form "N passed, N failed": that line is the suite's.
     println!("root task: {} startup checks passed", t.passed);
 
+    let mut root = Root {
+        k: Syscalls,
+        info,
+        slots,
+        untypeds,
+        fault_ep: ep_slot,
+    };
     if matches!(cpio::find(initrd(info), BENCH), Ok(Some(_))) {
-        start_bench(k, info, &mut slots, &mut untypeds, ep_slot)
+        start_bench(&mut root)
     }
-    start_suite(k, info, &mut slots, &mut untypeds, ep_slot)
+    start_suite(&mut root)
+}
+
+/// What the root task works with once its startup checks passed: its
+/// boot-info frame, free slots, untyped memory and the endpoint it
+/// handles its children's faults on.
+struct Root<'a> {
+    k: Syscalls,
+    info: &'a RootInfo,
+    slots: SlotAllocator,
+    untypeds: UntypedAllocator,
+    fault_ep: u64,
 }
 
 /// The initial image (the `initrd.cpio` boot module, ABI-18).
@@ -195,17 +213,15 @@ fn initrd(info: &RootInfo) -> &'static [u8] {
 /// fault endpoint's slot is filled: a copy of `ep_slot` with Write and
 /// GrantReply, TCB-12, badged `badge`); the root task stays its fault
 /// handler.
-#[allow(clippy::too_many_arguments)]
-fn spawn_program(
-    k: &mut Syscalls,
-    info: &RootInfo,
-    slots: &mut SlotAllocator,
-    untypeds: &mut UntypedAllocator,
-    ep_slot: u64,
-    name: &str,
-    badge: u64,
-    caps: &[PassCap],
-) -> spawn::Process {
+fn spawn_program(root: &mut Root<'_>, name: &str, badge: u64, caps: &[PassCap]) -> spawn::Process {
+    let Root {
+        k,
+        info,
+        slots,
+        untypeds,
+        fault_ep: ep_slot,
+    } = root;
+    let ep_slot = *ep_slot;
     let elf = match cpio::find(initrd(info), name) {
         Ok(Some(elf)) => elf,
         Ok(None) => fail(format_args!("no {name} in the initial image")),
@@ -280,22 +296,16 @@ fn handle_faults(ep_slot: u64, names: &[(u64, &str)]) -> ! {
 
 /// Spawn the suite with its capabilities, then serve as its fault
 /// handler.
-fn start_suite(
-    k: &mut Syscalls,
-    info: &RootInfo,
-    slots: &mut SlotAllocator,
-    untypeds: &mut UntypedAllocator,
-    ep_slot: u64,
-) -> ! {
+fn start_suite(root: &mut Root<'_>) -> ! {
     let cnode: Cap<CNode> = slot(root_slot::CNODE);
-    let Some(ut_slot) = slots.alloc() else {
+    let Some(ut_slot) = root.slots.alloc() else {
         fail(format_args!("no free slots"))
     };
     // The suite's memory: a child untyped of one of ours (untypeds cannot
     // be copied, CAP-9: it is moved to the suite).
     if let Err(e) = untyped::retype(
-        k,
-        untypeds,
+        &mut root.k,
+        &mut root.untypeds,
         ObjectType::Untyped,
         SUITE_UNTYPED_BITS,
         cnode,
@@ -326,47 +336,41 @@ fn start_suite(
             how: Pass::Move,
         },
     ];
-    spawn_program(k, info, slots, untypeds, ep_slot, SUITE, SUITE_BADGE, &caps);
+    spawn_program(root, SUITE, SUITE_BADGE, &caps);
     // The moved untyped's slot is empty again.
-    let _ = slots.free(ut_slot);
-    handle_faults(ep_slot, &[(SUITE_BADGE, SUITE)])
+    let _ = root.slots.free(ut_slot);
+    handle_faults(root.fault_ep, &[(SUITE_BADGE, SUITE)])
 }
 
 /// The IPC benchmark (tests/ipc-bench), when the initial image holds it
 /// instead of the suite: its server and its client, each in its own
 /// address space at the same priority, sharing one endpoint (ABI-20 slot
 /// 16).
-fn start_bench(
-    k: &mut Syscalls,
-    info: &RootInfo,
-    slots: &mut SlotAllocator,
-    untypeds: &mut UntypedAllocator,
-    ep_slot: u64,
-) -> ! {
+fn start_bench(root: &mut Root<'_>) -> ! {
     let cnode: Cap<CNode> = slot(root_slot::CNODE);
-    let Some(bench_ep) = slots.alloc() else {
+    let Some(bench_ep) = root.slots.alloc() else {
         fail(format_args!("no free slots"))
     };
-    if let Err(e) = untyped::retype(k, untypeds, ObjectType::Endpoint, 0, cnode, bench_ep, 1) {
+    let made = untyped::retype(
+        &mut root.k,
+        &mut root.untypeds,
+        ObjectType::Endpoint,
+        0,
+        cnode,
+        bench_ep,
+        1,
+    );
+    if let Err(e) = made {
         fail(format_args!("no endpoint for the benchmark: {e:?}"));
     }
     let caps = [PassCap {
         slot: bench_ep,
         how: Pass::Copy(Rights::ALL),
     }];
-    spawn_program(
-        k,
-        info,
-        slots,
-        untypeds,
-        ep_slot,
-        BENCH_SERVER,
-        BENCH_SERVER_BADGE,
-        &caps,
-    );
-    spawn_program(k, info, slots, untypeds, ep_slot, BENCH, BENCH_BADGE, &caps);
+    spawn_program(root, BENCH_SERVER, BENCH_SERVER_BADGE, &caps);
+    spawn_program(root, BENCH, BENCH_BADGE, &caps);
     handle_faults(
-        ep_slot,
+        root.fault_ep,
         &[(BENCH_SERVER_BADGE, BENCH_SERVER), (BENCH_BADGE, BENCH)],
     )
 }

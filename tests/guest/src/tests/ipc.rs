@@ -48,6 +48,10 @@ pub const TESTS: &[Test] = &[
         "cnode_8_cancel_badged_sends_restarts_senders",
         cancel_badged_restarts,
     ),
+    (
+        "ipc_18_save_caller_then_answer_later",
+        save_caller_answer_later,
+    ),
 ];
 
 fn call_round_trip(s: &mut Suite) -> T {
@@ -300,5 +304,29 @@ fn cancel_badged_restarts(s: &mut Suite) -> T {
     check_eq!(m.label, FaultLabel::CapFault as u64);
     check_eq!(poll(e).len, 0);
     s.delete(t2);
+    Ok(())
+}
+
+fn save_caller_answer_later(s: &mut Suite) -> T {
+    let e = s.retype(O::Endpoint, 0, 1);
+    // The caller runs at once and blocks in its Call on `e`.
+    let (t, _) = s.helper(threads::caller10, e, 25);
+    let m = recv(e);
+    check_eq!((m.label, m.len), (9, 10));
+    // Move the reply capability out (CNODE-10): the reply slot is empty
+    // again, so a plain Reply now reaches nobody …
+    let saved = s.slot();
+    check!(call(MY_CNODE, Label::CNodeSaveCaller, &[saved], &[]).is_ok());
+    reply(77, &[1]);
+    // … and the caller is still waiting: answer it later through the
+    // saved capability with Send (IPC-18).
+    ipc(Syscall::Send, saved, 5, &[8, 9], &[]);
+    let m = recv(s.fault_ep);
+    check_eq!(m.label, report::REPLIED);
+    check_eq!(&m.words[..3], &[5, 2, 8]);
+    // The capability was used up: the slot is empty.
+    let d = s.slot();
+    check!(call(MY_CNODE, Label::CNodeCopy, &[d, saved, 15], &[MY_CNODE]).is_err());
+    s.delete(t);
     Ok(())
 }
