@@ -4,8 +4,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Rate of the periodic timer interrupt.
-pub const TICK_HZ: u64 = 100;
+/// Rate of the periodic timer interrupt: one tick every
+/// `abi::sched::TICK_MICROS` (2 ms, spec: ABI-15).
+pub const TICK_HZ: u64 = 1_000_000 / abi::sched::TICK_MICROS;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
