@@ -326,6 +326,83 @@ pub fn retype<I: Invoke + ?Sized>(
     Err(RetypeError::NoMemory { bits, count })
 }
 
+/// A device untyped: where it lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceRegion {
+    /// Its capability; it must have no children yet.
+    pub cap: Cap<Untyped>,
+    /// Physical base address.
+    pub base: u64,
+    /// log2 of its size.
+    pub size_bits: u8,
+}
+
+/// Why [`device_frame`] made no frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceFrameError {
+    /// The page is not page aligned or not inside the region.
+    Outside,
+    /// The slot allocator has no two consecutive free slots left.
+    NoSlots,
+    /// The kernel refused a Retype.
+    Invocation(InvokeError),
+}
+
+/// Carve the 4 KiB device frame at physical `paddr` out of `region` (a
+/// device untyped with no children), into slot `dest` of `cnode` (the
+/// CSpace root, whose radix `slots` allocates for).
+///
+/// Retype places objects at the untyped's watermark (UT-6), so a frame at
+/// a given address needs the memory before it used up: the region is
+/// split in halves — one Retype of two Untyped children each — and the
+/// half holding `paddr` split again, down to the page, which becomes the
+/// Frame. The halves not taken stay in their slots (`2 × (size_bits −
+/// 12)` slots at most), still the caller's to use for other devices.
+pub fn device_frame<I: Invoke + ?Sized>(
+    k: &mut I,
+    slots: &mut crate::slots::SlotAllocator,
+    cnode: Cap<CNode>,
+    region: DeviceRegion,
+    paddr: u64,
+    dest: u64,
+) -> Result<(), DeviceFrameError> {
+    const PAGE_BITS: u8 = 12;
+    let size = 1u64.checked_shl(u32::from(region.size_bits)).unwrap_or(0);
+    if !paddr.is_multiple_of(1 << PAGE_BITS)
+        || paddr < region.base
+        || paddr - region.base >= size
+        || region.size_bits < PAGE_BITS
+    {
+        return Err(DeviceFrameError::Outside);
+    }
+    let (mut ut, mut base, mut bits) = (region.cap, region.base, region.size_bits);
+    while bits > PAGE_BITS {
+        let pair = slots.alloc_range(2).ok_or(DeviceFrameError::NoSlots)?;
+        let half_bits = bits - 1;
+        ops::retype(
+            k,
+            ut,
+            ObjectType::Untyped,
+            u64::from(half_bits),
+            cnode,
+            pair.start,
+            2,
+        )
+        .map_err(DeviceFrameError::Invocation)?;
+        let upper = paddr - base >= 1 << half_bits;
+        let index = pair.start + u64::from(upper);
+        let Some(cptr) = slots.cptr(index) else {
+            return Err(DeviceFrameError::NoSlots);
+        };
+        ut = Cap::new(cptr);
+        if upper {
+            base += 1 << half_bits;
+        }
+        bits = half_bits;
+    }
+    ops::retype(k, ut, ObjectType::Frame4K, 0, cnode, dest, 1).map_err(DeviceFrameError::Invocation)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +608,71 @@ mod tests {
                     Err(RetypeError::NoMemory { .. }) => prop_assert_eq!(k.calls, before),
                     Err(e) => prop_assert!(false, "unexpected {:?}", e),
                 }
+            }
+        }
+    }
+
+    /// A kernel that places Retype's objects as UT-6 says, knows where
+    /// every untyped and frame it made lies, and records the frames.
+    struct Placer {
+        /// Untyped by slot: (base, size_bits, watermark).
+        untypeds: std::collections::BTreeMap<u64, (u64, u8, u64)>,
+        /// Frames by slot: physical address.
+        frames: std::collections::BTreeMap<u64, u64>,
+    }
+
+    impl Invoke for Placer {
+        fn invoke(&mut self, cptr: CPtr, msg: &Message) -> Result<ResultWords, InvocationError> {
+            let w = msg.words();
+            let ty = ObjectType::try_from(w[0]).unwrap();
+            let bits = ty.size_bits(w[1]).unwrap();
+            let u = self.untypeds.get_mut(&cptr.address()).unwrap();
+            let align = 1u64 << bits;
+            let start = (u.2 + align - 1) & !(align - 1);
+            let end = start + (w[3] << bits);
+            if end > 1 << u.1 {
+                return Err(InvocationError::Kernel(ErrorDetail::NotEnoughMemory {
+                    available: (1 << u.1) - u.2,
+                }));
+            }
+            u.2 = end;
+            let base = u.0;
+            for i in 0..w[3] {
+                let at = base + start + (i << bits);
+                let slot = w[2] + i;
+                if ty == ObjectType::Untyped {
+                    self.untypeds.insert(slot, (at, bits as u8, 0));
+                } else {
+                    self.frames.insert(slot, at);
+                }
+            }
+            crate::message::Received::new(
+                crate::message::Registers::default(),
+                &zerocopy::FromZeros::new_zeroed(),
+            )
+            .result()
+        }
+    }
+
+    proptest! {
+        /// The frame lands exactly on the page asked for, with one split
+        /// per halving; a page outside the region is refused untouched.
+        #[test]
+        fn device_frame_lands_on_the_page(bits in 12u8..=30, page in any::<u64>()) {
+            let base = 0xfe00_0000_0000u64 & !((1u64 << bits) - 1);
+            let paddr = base + ((page << 12) & ((1u64 << bits) - 1));
+            let mut k = Placer {
+                untypeds: [(16, (base, bits, 0))].into(),
+                frames: Default::default(),
+            };
+            let mut slots = crate::slots::SlotAllocator::new(100, 4096, 12).unwrap();
+            let region = DeviceRegion { cap: cap(16), base, size_bits: bits };
+            device_frame(&mut k, &mut slots, dest(), region, paddr, 50).unwrap();
+            prop_assert_eq!(k.frames.get(&50), Some(&paddr));
+            prop_assert_eq!(k.untypeds.len(), 1 + 2 * usize::from(bits - 12));
+            for bad in [paddr + 1, base + (1u64 << bits), base.wrapping_sub(4096)] {
+                let r = device_frame(&mut k, &mut slots, dest(), region, bad, 51);
+                prop_assert_eq!(r, Err(DeviceFrameError::Outside));
             }
         }
     }

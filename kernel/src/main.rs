@@ -19,6 +19,7 @@ mod check;
 mod cmdline;
 mod console;
 mod firmware;
+mod irq;
 mod memory;
 mod panic;
 mod phys;

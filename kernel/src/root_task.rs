@@ -168,6 +168,83 @@ fn free_ranges(bi: &BootInfo, hole: (u64, u64)) -> impl Iterator<Item = (u64, u6
         .filter(|(s, e)| s < e)
 }
 
+/// Bytes of the device (or RAM) untypeds.
+fn size_of(untypeds: &[BootUntyped], device: bool) -> u64 {
+    untypeds
+        .iter()
+        .filter(|u| u.device == device)
+        .map(|u| 1u64 << u.size_bits)
+        .fold(0, u64::saturating_add)
+}
+
+/// Device space: every physical range below the CPU's physical address
+/// limit (and the untyped limit, UT-14) that the firmware's memory map
+/// does not describe as memory — holes in the map and regions it calls
+/// memory-mapped I/O — minus physical page 0 and the devices the kernel
+/// drives itself (its interrupt controllers and console), in address
+/// order. Computed without allocating: each step finds the lowest
+/// excluded range that reaches past the cursor.
+struct DeviceRanges<'a> {
+    bi: &'a BootInfo,
+    at: u64,
+    top: u64,
+}
+
+impl<'a> DeviceRanges<'a> {
+    fn new(bi: &'a BootInfo) -> Self {
+        let bits = crate::arch::phys_addr_bits().min(63);
+        DeviceRanges {
+            bi,
+            at: PAGE_SIZE,
+            top: (1u64 << bits).min(region::RAM_LIMIT),
+        }
+    }
+
+    /// Call `f` with every range that is not device space.
+    fn excluded(&self, f: &mut dyn FnMut(u64, u64)) {
+        for r in self.bi.memory() {
+            if r.kind() != MemoryKind::Mmio && r.len > 0 {
+                f(r.start, r.end());
+            }
+        }
+        crate::arch::kernel_devices(self.bi, &mut |base, len| {
+            let start = base & !(PAGE_SIZE - 1);
+            f(
+                start,
+                base.saturating_add(len).saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1),
+            );
+        });
+    }
+}
+
+impl Iterator for DeviceRanges<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        while self.at < self.top {
+            let at = self.at;
+            // The excluded range covering `at` that reaches furthest, or
+            // else the first excluded range above `at`.
+            let (mut covered_to, mut next_start) = (at, self.top);
+            self.excluded(&mut |s, e| {
+                if s <= at && e > at {
+                    covered_to = covered_to.max(e);
+                } else if s > at {
+                    next_start = next_start.min(s);
+                }
+            });
+            if covered_to > at {
+                self.at = covered_to;
+                continue;
+            }
+            let end = next_start.min(self.top);
+            self.at = end;
+            return Some((at, end));
+        }
+        None
+    }
+}
+
 /// Find an aligned free block for the ST-10 objects.
 fn boot_block(bi: &BootInfo) -> Option<u64> {
     let size = 1u64 << BOOT_BLOCK_BITS;
@@ -186,35 +263,41 @@ pub fn build(bi: &'static BootInfo) -> Result<(RootTask, crate::user::Context), 
 
     let block = boot_block(bi).ok_or(BootError::NoBootBlock)?;
     let hole = (block, block + (1 << BOOT_BLOCK_BITS));
-    // The untypeds, largest first beyond the boot-info frame's capacity
-    // (spec: ST-10 asks for every free byte; the frame lists at most
-    // MAX_UNTYPEDS, and the rest is logged).
+    // The untypeds: every free byte of RAM, then every byte of device
+    // space (spec: ST-10), as far as the boot-info frame can list them
+    // (MAX_UNTYPEDS; what does not fit is logged: device space first).
     let mut untypeds = [BootUntyped {
         base: 0,
         size_bits: 0,
         device: false,
     }; rt::MAX_UNTYPEDS];
     let mut n = 0;
-    let mut dropped = 0u64;
-    for (base, bits) in free_ranges(bi, hole).flat_map(|(s, e)| region::untyped_blocks(s, e)) {
+    let mut dropped = [0u64; 2];
+    let ram = free_ranges(bi, hole).flat_map(|(s, e)| region::untyped_blocks(s, e));
+    let device = DeviceRanges::new(bi).flat_map(|(s, e)| region::untyped_blocks(s, e));
+    let blocks = ram.map(|b| (b, false)).chain(device.map(|b| (b, true)));
+    for ((base, bits), device) in blocks {
         if n < rt::MAX_UNTYPEDS {
             untypeds[n] = BootUntyped {
                 base,
                 size_bits: bits as u8,
-                device: false,
+                device,
             };
             n += 1;
         } else {
-            dropped += 1 << bits;
+            dropped[device as usize] = dropped[device as usize].saturating_add(1 << bits);
         }
     }
-    if dropped > 0 {
+    if dropped != [0, 0] {
         log::warn!(
-            "root task: {} KiB of free memory in more than {} blocks not handed out",
-            dropped >> 10,
+            "root task: {} KiB of free memory and {} MiB of device space in more than {} blocks not handed out",
+            dropped[0] >> 10,
+            dropped[1] >> 20,
             rt::MAX_UNTYPEDS
         );
     }
+    // In ascending physical address (spec: ABI-16).
+    untypeds[..n].sort_unstable_by_key(|u| u.base);
     let untypeds = &untypeds[..n];
 
     // SAFETY: the only `PhysMemory`; the direct map covers `phys_map_size`
@@ -241,6 +324,8 @@ pub fn build(bi: &'static BootInfo) -> Result<(RootTask, crate::user::Context), 
         }
     }
     let layout = crate::arch::user::LAYOUT;
+    // spec: IRQ-2 — the platform's lines; the kernel's own are reserved.
+    let (irq_lines, reserved_irqs, reserved_count) = crate::irq::platform_lines::<64>();
     let spec = BootSpec {
         layout,
         root_tcb: block + TCB_AT,
@@ -252,10 +337,8 @@ pub fn build(bi: &'static BootInfo) -> Result<(RootTask, crate::user::Context), 
         root_vspace: block + VSPACE_AT,
         root_asid_pool: block + ASID_POOL_AT,
         irq_slots: block + IRQ_SLOTS_AT,
-        // Device interrupts are not delivered to user space yet: every
-        // line is `Reserved` (IRQ-2), so IRQControl Get refuses them all.
-        irq_lines: 0,
-        reserved_irqs: &[],
+        irq_lines,
+        reserved_irqs: &reserved_irqs[..reserved_count],
         untypeds,
     };
     let kernel = Kernel::boot(memory, &spec);
@@ -277,13 +360,17 @@ pub fn build(bi: &'static BootInfo) -> Result<(RootTask, crate::user::Context), 
     ctx[layout.cptr] = rt::BOOT_INFO_VADDR;
     tcb::tcb_mut(&mut b.k.mem, spec.root_tcb).context = ctx;
     log::info!(
-        "root task: entry {:#x}, {} image pages, {} untypeds ({} MiB) from slot {}, first free slot {}",
+        "root task: entry {:#x}, {} image pages, {} untypeds ({} MiB of RAM, {} of them device: {} GiB) from slot {}, first free slot {}, IRQ lines 0..{} ({} reserved)",
         image.entry,
         info.image_frame_slots.count,
         info.untyped_slots.count,
-        untypeds.iter().map(|u| 1u64 << u.size_bits).sum::<u64>() >> 20,
+        size_of(untypeds, false) >> 20,
+        untypeds.iter().filter(|u| u.device).count(),
+        size_of(untypeds, true) >> 30,
         info.untyped_slots.start,
-        info.first_free_slot
+        info.first_free_slot,
+        spec.irq_lines,
+        spec.reserved_irqs.len()
     );
     Ok((
         RootTask {

@@ -54,11 +54,8 @@ pub enum Trap {
     Fault(Fault),
     /// The periodic timer (after `time::on_tick` counted it).
     Tick,
-    /// A device interrupt on this line (already masked at the controller).
-    #[expect(
-        dead_code,
-        reason = "device interrupts are not delivered to user space yet"
-    )]
+    /// A device interrupt on this line (already masked at the controller,
+    /// see `crate::irq`).
     Interrupt(u64),
 }
 
@@ -85,23 +82,21 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
         Trap::Tick => Entry::Tick,
         Trap::Interrupt(line) => Entry::Interrupt(line),
     };
-    // The checking kernel keeps the state before the entry (for the
-    // transition properties) and checks every invariant after it (spec:
-    // INV-1 … INV-37, TP-6, TP-7; check.rs).
-    #[cfg(feature = "check")]
-    crate::check::before_entry(k, entry);
-    // No preemption points yet: every entry runs to completion with
-    // interrupts masked (spec: SYS-15 allows it; latency is bounded by
-    // the longest operation, see kernel/README.md).
-    k.entry(entry, &mut || false);
-    #[cfg(feature = "check")]
-    crate::check::after_entry(k, entry);
+    run(k, entry);
     if k.current == 0 {
-        log::warn!("idle: no runnable thread; waiting for an interrupt");
-        // Nothing can make a thread runnable but a device interrupt, and
-        // none is delivered to user space yet: this waits for ever, with
-        // the timer still ticking.
-        while guard.as_ref().is_some_and(|k| k.current == 0) {
+        log::debug!("idle: no runnable thread; waiting for an interrupt");
+        // Only a device interrupt can make a thread runnable now: wait
+        // for one (the timer still ticks), and hand each line taken
+        // meanwhile to the core (spec: IRQ-8).
+        loop {
+            while let Some(line) = crate::irq::take_deferred() {
+                if let Some(k) = guard.as_mut() {
+                    run(k, Entry::Interrupt(line));
+                }
+            }
+            if guard.as_ref().is_none_or(|k| k.current != 0) {
+                break;
+            }
             drop(guard);
             arch::wait_for_interrupt();
             guard = KERNEL.lock();
@@ -117,6 +112,23 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
     if flush {
         arch::user::flush_user_tlb();
     }
+}
+
+/// Run one entry of the object core, then bring the interrupt controller
+/// in line with its IRQ states.
+fn run(k: &mut Kernel<PhysMemory>, entry: Entry) {
+    // The checking kernel keeps the state before the entry (for the
+    // transition properties) and checks every invariant after it (spec:
+    // INV-1 … INV-37, TP-6, TP-7; check.rs).
+    #[cfg(feature = "check")]
+    crate::check::before_entry(k, entry);
+    // No preemption points yet: every entry runs to completion with
+    // interrupts masked (spec: SYS-15 allows it; latency is bounded by
+    // the longest operation, see kernel/README.md).
+    k.entry(entry, &mut || false);
+    #[cfg(feature = "check")]
+    crate::check::after_entry(k, entry);
+    crate::irq::sync(k);
 }
 
 /// Save the registers of `t`, which entered the kernel by `trap`, into its

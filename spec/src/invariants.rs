@@ -363,13 +363,15 @@ pub fn inv_4(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
     for (u, ub, ubits, ..) in untypeds(s) {
         let ru = range(ub, ubits);
         for (&c, slot) in &s.slots {
-            if c == u || is_descendant(s, u, c) {
+            // The cheap test first: few capabilities lie inside any one
+            // untyped, and the ancestry walks are the cost.
+            let Some(r) = cap_range(s, &slot.cap) else {
+                continue;
+            };
+            if c == u || !inside(r, ru) || is_descendant(s, u, c) {
                 continue;
             }
-            if let Some(r) = cap_range(s, &slot.cap)
-                && inside(r, ru)
-                && !is_descendant(s, c, u)
-            {
+            if !is_descendant(s, c, u) {
                 return fail(
                     "INV-4",
                     format!("{c:?} lies inside the untyped in {u:?} but is not below it"),
@@ -383,6 +385,11 @@ pub fn inv_4(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
 /// INV-5 Watermark: with descendants, everything inside lies below the
 /// watermark; the watermark is at most the size.
 pub fn inv_5(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
+    let objects: Vec<Range> = s
+        .objects
+        .iter()
+        .map(|(&a, o)| range(a, o.size_bits()))
+        .collect();
     for (u, ub, ubits, _, wm) in untypeds(s) {
         let ru = range(ub, ubits);
         if u128::from(wm) > ru.1 - ru.0 {
@@ -392,25 +399,20 @@ pub fn inv_5(s: &State, _: &dyn ZeroOracle) -> Result<(), Violation> {
             continue;
         }
         let limit = ru.0 + u128::from(wm);
-        let mut ranges: Vec<Range> = s
-            .objects
-            .iter()
-            .map(|(&a, o)| range(a, o.size_bits()))
-            .collect();
-        // Other untyped regions inside U, except U's ancestors (which may
-        // cover the same region, INV-4).
-        ranges.extend(
+        let above = |r: Range| inside(r, ru) && r.1 > limit;
+        let found = objects.iter().copied().find(|&r| above(r)).or_else(|| {
+            // Other untyped regions inside U, except U's ancestors (which
+            // may cover the same region, INV-4).
             untypeds(s)
-                .filter(|x| x.0 != u && !is_descendant(s, u, x.0))
-                .map(|(_, b, bits, ..)| range(b, bits)),
-        );
-        for r in ranges {
-            if inside(r, ru) && r.1 > limit {
-                return fail(
-                    "INV-5",
-                    format!("{:#x} in the untyped in {u:?} above its watermark", r.0),
-                );
-            }
+                .filter(|x| x.0 != u && above(range(x.1, x.2)) && !is_descendant(s, u, x.0))
+                .map(|(_, b, bits, ..)| range(b, bits))
+                .next()
+        });
+        if let Some(r) = found {
+            return fail(
+                "INV-5",
+                format!("{:#x} in the untyped in {u:?} above its watermark", r.0),
+            );
         }
     }
     Ok(())

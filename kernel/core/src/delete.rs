@@ -134,6 +134,7 @@ impl<M: Memory> Kernel<M> {
                 // spec: IRQ-9 — masked, unclaimed; its notification slot is
                 // deleted (a Notification capability: one step).
                 self.irq_state[line as usize] = crate::object::irq::INACTIVE;
+                self.irq_changes = self.irq_changes.wrapping_add(1);
                 let at = self.irq_slot(line as u64);
                 let n = slot::cap(&self.mem, at);
                 if !n.is_null() {

@@ -128,6 +128,13 @@ pub struct Kernel<M: Memory> {
     pub irq_state: [u8; abi::irq::IRQ_LINES as usize],
     /// The IRQ table's slots (one per line) in kernel memory.
     pub irq_slots: PAddr,
+    /// Each line's IRQControl Get `trigger` word (spec: IRQ-4), for the
+    /// architecture layer that configures the controller.
+    pub irq_trigger: [u8; abi::irq::IRQ_LINES as usize],
+    /// Counts the changes of `irq_state`: the architecture layer, which
+    /// masks and unmasks lines to follow it (INV-36), looks at the states
+    /// only after an entry that changed one.
+    pub irq_changes: u64,
 }
 
 /// Address of slot `index` of the CNode at `cnode`.
@@ -296,6 +303,8 @@ impl<M: Memory> Kernel<M> {
             asid_table,
             irq_state,
             irq_slots: spec.irq_slots,
+            irq_trigger: [0; abi::irq::IRQ_LINES as usize],
+            irq_changes: 0,
         }
     }
 

@@ -314,10 +314,15 @@ fn start_suite(root: &mut Root<'_>) -> ! {
     ) {
         fail(format_args!("no untyped for {SUITE}: {e:?}"));
     }
+    // The page of the device the suite's interrupt tests drive.
+    let Some(dev_slot) = root.slots.alloc() else {
+        fail(format_args!("no free slots"))
+    };
+    suite_device_frame(root, dev_slot);
     // spec: ABI-20: slot 16 the untyped, 17 a copy of the initial ASID
-    // pool, 18 ASIDControl, 19 IRQControl. ASIDControl and IRQControl
-    // cannot be copied (CAP-9): the root task moves its own; it needs
-    // neither once the suite runs.
+    // pool, 18 ASIDControl, 19 IRQControl, 20 the device frame.
+    // ASIDControl and IRQControl cannot be copied (CAP-9): the root task
+    // moves its own; it needs neither once the suite runs.
     let caps = [
         PassCap {
             slot: ut_slot,
@@ -335,11 +340,60 @@ fn start_suite(root: &mut Root<'_>) -> ! {
             slot: root_slot::IRQ_CONTROL,
             how: Pass::Move,
         },
+        PassCap {
+            slot: dev_slot,
+            how: Pass::Move,
+        },
     ];
     spawn_program(root, SUITE, SUITE_BADGE, &caps);
+    let _ = root.slots.free(dev_slot);
     // The moved untyped's slot is empty again.
     let _ = root.slots.free(ut_slot);
     handle_faults(root.fault_ep, &[(SUITE_BADGE, SUITE)])
+}
+
+/// The device whose interrupts the suite's IRQ tests raise, on QEMU's
+/// machines: x86_64 `q35`'s HPET; aarch64 `virt`'s PL031 real-time clock.
+/// (A root task for other machines would find its devices in the ACPI
+/// tables or the device tree; the suite runs under QEMU.)
+#[cfg(target_arch = "x86_64")]
+const SUITE_DEVICE: u64 = 0xfed0_0000;
+#[cfg(target_arch = "aarch64")]
+const SUITE_DEVICE: u64 = 0x0901_0000;
+
+/// Put the page of [`SUITE_DEVICE`] as a device frame in root slot
+/// `dest`, carved from the device untyped that covers it.
+fn suite_device_frame(root: &mut Root<'_>, dest: u64) {
+    let info = root.info;
+    let count = (info.untyped_slots.count as usize).min(rt::MAX_UNTYPEDS);
+    let found = info.untypeds[..count].iter().enumerate().find(|(_, u)| {
+        u.device != 0
+            && u.paddr <= SUITE_DEVICE
+            && SUITE_DEVICE - u.paddr < 1u64.checked_shl(u32::from(u.size_bits)).unwrap_or(0)
+    });
+    let Some((i, u)) = found else {
+        fail(format_args!(
+            "no device untyped covers the suite's device at {SUITE_DEVICE:#x}"
+        ))
+    };
+    let region = untyped::DeviceRegion {
+        cap: slot(info.untyped_slots.start + i as u64),
+        base: u.paddr,
+        size_bits: u.size_bits,
+    };
+    let cnode: Cap<CNode> = slot(root_slot::CNODE);
+    if let Err(e) = untyped::device_frame(
+        &mut root.k,
+        &mut root.slots,
+        cnode,
+        region,
+        SUITE_DEVICE,
+        dest,
+    ) {
+        fail(format_args!(
+            "the suite's device frame at {SUITE_DEVICE:#x}: {e:?}"
+        ));
+    }
 }
 
 /// The IPC benchmark (tests/ipc-bench), when the initial image holds it

@@ -26,6 +26,9 @@ pub const UNTYPED: u64 = 16;
 pub const ASID_POOL: u64 = 17;
 pub const ASID_CONTROL: u64 = 18;
 pub const IRQ_CONTROL: u64 = 19;
+/// The page of the device the IRQ tests drive (a device frame: x86_64
+/// the HPET, aarch64 the PL031 real-time clock), from the root task.
+pub const DEVICE_FRAME: u64 = 20;
 /// The suite's priority and mcp (spawn convention) and its helpers'.
 pub const SUITE_PRIORITY: u64 = 100;
 pub const HELPER_PRIORITY: u64 = SUITE_PRIORITY + 1;

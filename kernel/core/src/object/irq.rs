@@ -74,6 +74,8 @@ impl<M: Memory> Kernel<M> {
         // Effect: configured (trigger: the architecture layer's), Active,
         // unmasked; the handler a child of the IRQControl slot.
         self.irq_state[line as usize] = ACTIVE;
+        self.irq_trigger[line as usize] = trigger as u8;
+        self.irq_changes = self.irq_changes.wrapping_add(1);
         slot::insert_child(
             &mut self.mem,
             inv.slot,
@@ -96,6 +98,7 @@ impl<M: Memory> Kernel<M> {
             Label::IrqHandlerAck => {
                 if self.irq_state[l] == ACTIVE_PENDING {
                     self.irq_state[l] = ACTIVE;
+                    self.irq_changes = self.irq_changes.wrapping_add(1);
                 }
             }
             Label::IrqHandlerSetNotification => {
@@ -132,6 +135,7 @@ impl<M: Memory> Kernel<M> {
             return;
         }
         *st = ACTIVE_PENDING;
+        self.irq_changes = self.irq_changes.wrapping_add(1);
         if let Cap::Notification { obj, badge, .. } = slot::cap(&self.mem, self.irq_slot(line)) {
             self.signal(obj, badge);
         }

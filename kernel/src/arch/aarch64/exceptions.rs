@@ -48,7 +48,12 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame, index: u64) {
         (Origin::El0Aarch64, Kind::Irq) => user::irq(frame),
         (Origin::El0Aarch64, Kind::SError) => user::serror(frame),
         (Origin::El1Spx, Kind::Irq) => {
-            irq::handle(frame);
+            // The kernel takes interrupts only while it waits for one; a
+            // device interrupt is handed to the object core when the wait
+            // is over (see `crate::irq`).
+            if let irq::Taken::Line(line) = irq::handle(frame) {
+                crate::irq::defer(line);
+            }
         }
         (Origin::El1Spx, Kind::Synchronous) if conduit::recover(frame) => {}
         _ => {

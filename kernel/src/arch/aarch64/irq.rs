@@ -66,33 +66,93 @@ pub fn wait_for_interrupt() {
     compiler_fence(Ordering::SeqCst);
 }
 
-/// The IRQ handler (IRQs masked): acknowledge, handle, end. Returns
-/// whether the interrupt was the periodic tick (already counted).
+/// What [`handle`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Nothing to do for the caller (spurious, or dealt with here).
+    Nothing,
+    /// The periodic tick (already counted).
+    Tick,
+    /// A device interrupt on this line, already disabled at the GIC and
+    /// ended (spec: IRQ-8): the object core is to signal it.
+    Line(u64),
+}
+
+/// The IRQ handler (IRQs masked): acknowledge, handle, end.
 ///
 /// Without a GIC driver nothing can acknowledge the interrupt, and it
 /// would be taken again as soon as the handler returns, forever; the
 /// interrupted code resumes with IRQs masked instead (`frame`'s saved
 /// PSTATE.I), and user mode runs with them masked from then on (see
 /// [`user_spsr_mask`]).
-pub fn handle(frame: &mut TrapFrame) -> bool {
+pub fn handle(frame: &mut TrapFrame) -> Taken {
     let Some(gic) = gic::get() else {
         frame.spsr |= SPSR_I;
         log::warn!("irq: interrupt without an interrupt controller: IRQs left masked");
-        return false;
+        return Taken::Nothing;
     };
     let Some(ack) = gic.acknowledge() else {
-        return false; // spurious: another agent took it, or it went away
+        return Taken::Nothing; // spurious: another agent took it, or it went away
     };
-    let tick = Some(ack.intid) == timer::intid();
-    if tick {
+    let taken = if Some(ack.intid) == timer::intid() {
         timer::on_interrupt();
+        Taken::Tick
+    } else if lines::handed_out(u64::from(ack.intid)) {
+        // Disabled before the end of interrupt, so that a level-triggered
+        // line still asserted is not taken again (spec: IRQ-8).
+        crate::irq::delivered(u64::from(ack.intid));
+        Taken::Line(u64::from(ack.intid))
     } else {
         // Nothing else is enabled on purpose; keep a stray source quiet.
         gic.disable(ack.intid);
         log::warn!("irq: unexpected interrupt {}: disabled", ack.intid);
-    }
+        Taken::Nothing
+    };
     gic.end(ack);
-    tick
+    taken
+}
+
+/// Device interrupt lines for user space (see `crate::irq`): GIC
+/// interrupt IDs from 32 (the SPIs) below the number the distributor
+/// implements; the SGIs and PPIs (0 … 31) are reserved (spec: IRQ-1).
+pub mod lines {
+    use super::gic::{self, Trigger};
+    use abi::irq::{AARCH64_FIRST_SPI, TRIGGER_LEVEL};
+
+    /// How many lines the platform has (0 without a GIC).
+    pub fn count() -> u64 {
+        gic::get().map_or(0, |g| u64::from(g.lines()))
+    }
+
+    /// Whether `line` is reserved (an SGI or a PPI).
+    pub fn reserved(line: u64) -> bool {
+        line < AARCH64_FIRST_SPI
+    }
+
+    /// Whether `line` may be claimed by user space.
+    pub fn handed_out(line: u64) -> bool {
+        !reserved(line) && line < count()
+    }
+
+    /// Configure `line` with the trigger word of IRQControl Get (bit 0:
+    /// level) and enable it.
+    pub fn unmask(line: u64, trigger: u64) {
+        if let Some(g) = gic::get().filter(|_| handed_out(line)) {
+            let t = if trigger & TRIGGER_LEVEL != 0 {
+                Trigger::Level
+            } else {
+                Trigger::Edge
+            };
+            g.enable_spi(line as u32, t);
+        }
+    }
+
+    /// Disable `line`.
+    pub fn mask(line: u64) {
+        if let Some(g) = gic::get().filter(|_| handed_out(line)) {
+            g.disable(line as u32);
+        }
+    }
 }
 
 /// The PSTATE bits user mode runs with masked: none, or I when there is no

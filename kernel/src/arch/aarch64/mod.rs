@@ -47,6 +47,7 @@ use crate::firmware::{self, SerialPort};
 use abi::boot::BootInfo;
 
 pub use exit::exit;
+pub use irq::lines;
 pub use irq::{disable as disable_interrupts, enable as enable_interrupts, wait_for_interrupt};
 pub use timer::now_ns;
 
@@ -65,6 +66,30 @@ pub fn serial(bi: &BootInfo) -> Option<Serial> {
             Some(unsafe { Serial::new(crate::memory::phys_to_virt(base)) })
         }
         _ => None,
+    }
+}
+
+/// Call `f` with every physical window (base, length) of a device the
+/// kernel drives itself — the GIC and the console UART: never part of a
+/// device untyped (spec: ST-10).
+pub fn kernel_devices(bi: &BootInfo, f: &mut dyn FnMut(u64, u64)) {
+    gic::windows(f);
+    if let Some(SerialPort::Pl011(base)) = firmware::serial_port(bi) {
+        f(base & !0xfff, 0x1000);
+    }
+}
+
+/// Physical address bits the CPU implements (`ID_AA64MMFR0_EL1.PARange`).
+pub fn phys_addr_bits() -> u32 {
+    use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable};
+    match ID_AA64MMFR0_EL1.get() & 0xf {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
     }
 }
 

@@ -379,12 +379,14 @@ fn fault_address(esr: u64) -> u64 {
     if esr & ESR_FNV != 0 { 0 } else { FAR_EL1.get() }
 }
 
-/// An IRQ taken from EL0 (vector entry 9): the tick enters the core; any
-/// other interrupt is dealt with as in the kernel (see [`irq::handle`])
-/// and the thread resumes untouched.
+/// An IRQ taken from EL0 (vector entry 9): the tick and device
+/// interrupts enter the core; anything else is dealt with as in the
+/// kernel (see [`irq::handle`]) and the thread resumes untouched.
 pub fn irq(frame: &mut TrapFrame) {
-    if irq::handle(frame) {
-        enter_core(frame, Trap::Tick);
+    match irq::handle(frame) {
+        irq::Taken::Tick => enter_core(frame, Trap::Tick),
+        irq::Taken::Line(line) => enter_core(frame, Trap::Interrupt(line)),
+        irq::Taken::Nothing => {}
     }
 }
 

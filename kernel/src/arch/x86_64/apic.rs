@@ -11,10 +11,11 @@
 //! the LAPIC in x2APIC mode (its MMIO window is then dead), the LAPIC is
 //! driven through its MSRs instead; the register numbering is the same.
 //!
-//! No device interrupts are routed yet: every IOAPIC input is masked, and
-//! so is LINT0 (the 8259's virtual-wire input) unless the MADT says it
-//! carries NMI. The LAPIC delivers the timer tick, its error interrupt
-//! and spurious interrupts.
+//! Device interrupts come through the IOAPICs ([`super::ioapic`]), every
+//! input masked until user space claims its line. LINT0 (the 8259's
+//! virtual-wire input) is masked unless the MADT says it carries NMI. The
+//! LAPIC itself delivers the timer tick, its error interrupt and spurious
+//! interrupts.
 
 use super::idt::{LAPIC_ERROR_VECTOR, SPURIOUS_VECTOR};
 use super::{cpu, pic};
@@ -260,7 +261,7 @@ pub fn init(tables: &AcpiTables<DirectMap>, bi: &BootInfo) -> Option<Lapic> {
 
     for entry in madt.entries() {
         if let MadtEntry::IoApic(e) = entry {
-            setup_ioapic(e, bi);
+            super::ioapic::add(e, bi, our_id);
         }
     }
     Some(*LAPIC.call_once(|| lapic))
@@ -360,49 +361,19 @@ fn setup_lints(lapic: &Lapic, madt: Pin<&Madt>, our_uid: Option<u8>) -> &'static
     lint0
 }
 
-/// Log one IOAPIC and mask all its inputs.
-fn setup_ioapic(entry: &IoApicEntry, bi: &BootInfo) {
-    let (id, phys, gsi_base) = (entry.io_apic_id, u64::from(entry.io_apic_address), {
-        entry.global_system_interrupt_base
-    });
-    // The window is IOREGSEL at +0 and IOWIN at +0x10, both 32-bit.
-    if !phys.is_multiple_of(16) || phys.saturating_add(0x20) > bi.phys_map_size {
-        log::error!("apic: IOAPIC {id} address {phys:#x} is unusable; ignored");
-        return;
+/// The LAPIC's register page (xAPIC mode), if the kernel drives one.
+pub fn window() -> Option<(u64, u64)> {
+    lapic()
+        .filter(|l| l.mmio.is_some())
+        .map(|l| (l.phys, 0x1000))
+}
+
+/// End the interrupt in service (a device interrupt's line is masked
+/// first, see `idt::dispatch`).
+pub fn eoi() {
+    if let Some(lapic) = lapic() {
+        lapic.eoi();
     }
-    let base = phys_to_virt(phys);
-    let read = |reg: u32| {
-        // SAFETY: `base` is the IOAPIC's window in the direct map (checked
-        // above, uncached); selecting a register and reading the data
-        // window is the IOAPIC's access protocol. One CPU, interrupts
-        // masked: nothing else uses the window in between.
-        unsafe {
-            write_volatile(base as *mut u32, reg);
-            read_volatile((base + 0x10) as *const u32)
-        }
-    };
-    let write = |reg: u32, value: u32| {
-        // SAFETY: as for `read`; only redirection entries are written.
-        unsafe {
-            write_volatile(base as *mut u32, reg);
-            write_volatile((base + 0x10) as *mut u32, value);
-        }
-    };
-    let version = read(1);
-    if version == u32::MAX {
-        log::error!("apic: IOAPIC {id} at {phys:#x} does not respond; ignored");
-        return;
-    }
-    let max_entry = (version >> 16) & 0xff;
-    for i in 0..=max_entry {
-        write(0x10 + 2 * i, LVT_MASKED);
-        write(0x11 + 2 * i, 0);
-    }
-    log::info!(
-        "apic: IOAPIC {id} at {phys:#x}: version {:#x}, GSIs {gsi_base}..{}, all masked",
-        version & 0xff,
-        gsi_base + max_entry
-    );
 }
 
 /// Unexpected and spurious interrupts logged individually, before the

@@ -15,6 +15,7 @@
 //! | 0–31 | CPU exceptions: in the kernel fatal, see [`exceptions`]; from user mode the thread's fault, see [`user::exception`] |
 //! | 0x20–0x2f | the masked 8259s, remapped off the exceptions (see [`pic`]) |
 //! | [`TIMER_VECTOR`] | the LAPIC's periodic tick (from user mode also an entry to the object core, [`user::tick`]) |
+//! | [`DEVICE_VECTOR_BASE`] + GSI, below [`DEVICE_VECTOR_END`] | device interrupts (IOAPIC inputs), for user space: masked and handed to the object core ([`crate::irq`]) |
 //! | [`LAPIC_ERROR_VECTOR`] | the LAPIC's error interrupt |
 //! | [`SPURIOUS_VECTOR`] | the LAPIC's spurious interrupt |
 //! | anything else | unexpected: logged, acknowledged if in service |
@@ -34,6 +35,10 @@ use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
 /// The LAPIC timer's vector. Above the (masked) 8259 range; the LAPIC's
 /// priority classes (vector / 16) make it outrank nothing important yet.
 pub const TIMER_VECTOR: u8 = 0x30;
+/// Device interrupts: GSI `n` arrives on vector `DEVICE_VECTOR_BASE + n`
+/// (see [`super::ioapic`]), up to `DEVICE_VECTOR_END` (exclusive).
+pub const DEVICE_VECTOR_BASE: u8 = 0x40;
+pub const DEVICE_VECTOR_END: u8 = 0xf0;
 /// The LAPIC error interrupt.
 pub const LAPIC_ERROR_VECTOR: u8 = 0xfe;
 /// The LAPIC spurious-interrupt vector; its low four bits must be set on
@@ -101,6 +106,18 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         0..=31 => exceptions::report(frame),
         TIMER_VECTOR if from_user => user::tick(frame),
         TIMER_VECTOR => timer::on_interrupt(),
+        v @ DEVICE_VECTOR_BASE..DEVICE_VECTOR_END => {
+            let line = u64::from(v - DEVICE_VECTOR_BASE);
+            // spec: IRQ-8 — masked before the EOI, so that a level-triggered
+            // line still asserted is not taken again.
+            crate::irq::delivered(line);
+            apic::eoi();
+            if from_user {
+                user::interrupt(frame, line);
+            } else {
+                crate::irq::defer(line);
+            }
+        }
         SPURIOUS_VECTOR => apic::on_spurious(),
         LAPIC_ERROR_VECTOR => apic::on_error(),
         vector => apic::on_unexpected(vector),

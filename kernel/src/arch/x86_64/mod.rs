@@ -35,6 +35,7 @@ mod cpu;
 mod exceptions;
 mod gdt;
 mod idt;
+pub mod ioapic;
 mod paging;
 mod pic;
 mod timer;
@@ -48,6 +49,8 @@ use uart_16550::{Config, Uart16550Tty, backend::PioBackend};
 use x86_64::instructions::interrupts;
 
 pub use clock::now_ns;
+/// Device interrupt lines for user space (see `crate::irq`).
+pub use ioapic as lines;
 
 /// Architecture name, as printed at boot.
 pub const NAME: &str = "x86_64";
@@ -135,6 +138,24 @@ pub fn init(bi: &BootInfo, _cmdline: &CommandLine) {
         // `apic::init` (or the missing ACPI tables) has said why.
         (None, _) => {}
     }
+}
+
+/// Call `f` with every physical window (base, length) of a device the
+/// kernel drives itself: never part of a device untyped (spec: ST-10).
+pub fn kernel_devices(_bi: &BootInfo, f: &mut dyn FnMut(u64, u64)) {
+    if let Some((base, len)) = apic::window() {
+        f(base, len);
+    }
+    ioapic::windows(f);
+}
+
+/// Physical address bits the CPU implements (CPUID 0x80000008; 36, the
+/// architectural minimum, if it does not say).
+pub fn phys_addr_bits() -> u32 {
+    cpu::cpuid(0x8000_0008)
+        .map(|r| r.eax & 0xff)
+        .filter(|b| (36..=52).contains(b))
+        .unwrap_or(36)
 }
 
 /// Unmask interrupts on this CPU.

@@ -379,6 +379,12 @@ pub fn tick(frame: &mut TrapFrame) {
     enter(Trap::Tick, frame);
 }
 
+/// A device interrupt taken in user mode (already masked and ended, see
+/// `idt::dispatch`): the object core signals the line's notification.
+pub fn interrupt(frame: &mut TrapFrame, line: u64) {
+    enter(Trap::Interrupt(line), frame);
+}
+
 /// An entry from user mode through a trap frame.
 fn enter(trap: Trap, frame: &mut TrapFrame) {
     let mut ctx = context(frame);

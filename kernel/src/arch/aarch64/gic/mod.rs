@@ -9,8 +9,9 @@
 //!
 //! At boot every interrupt is disabled and cleared; only the interrupts
 //! the kernel itself takes (the timer's PPI) are enabled, by their owner
-//! through [`Gic::enable_ppi`]. Device interrupts will be enabled when
-//! user-space drivers claim them.
+//! through [`Gic::enable_ppi`]. Shared peripheral interrupts (device
+//! interrupts, lines for user space) are enabled by [`Gic::enable_spi`]
+//! when user space claims them and after each Ack (see `crate::irq`).
 //!
 //! Without a usable description, or with a GIC that does not respond,
 //! the kernel runs without interrupts: logged as an error, never a panic.
@@ -84,8 +85,24 @@ unsafe impl Send for Gic {}
 
 static GIC: Once<Gic> = Once::new();
 
-/// Priority of the kernel's own interrupts (all of them, for now).
+/// Priority of the kernel's own interrupts and of device interrupts
+/// (all interrupts are masked while the kernel runs, so their order
+/// matters only among interrupts pending together).
 pub const KERNEL_PRIORITY: u8 = 0xa0;
+
+/// Most register windows the kernel records (distributor, CPU interface
+/// or redistributor regions).
+const MAX_WINDOWS: usize = 6;
+/// The GIC's register windows (physical base, length): never part of a
+/// device untyped.
+static WINDOWS: spin::Mutex<[(u64, u64); MAX_WINDOWS]> = spin::Mutex::new([(0, 0); MAX_WINDOWS]);
+
+/// Call `f` with each of the GIC's register windows.
+pub fn windows(f: &mut dyn FnMut(u64, u64)) {
+    for &(base, len) in WINDOWS.lock().iter().filter(|w| w.1 != 0) {
+        f(base, len);
+    }
+}
 
 /// Find, check and initialise the GIC; `None` (logged) if there is none
 /// that works.
@@ -112,6 +129,22 @@ pub fn init(fw: &Firmware) -> Option<&'static Gic> {
 /// the GIC and log it.
 fn start(fw: &Firmware, d: &discover::Description) -> Result<Gic, &'static str> {
     let bi = fw.bi;
+    {
+        let mut w = WINDOWS.lock();
+        let regions = match d.version {
+            Version::V2 => [
+                (d.gicd, distributor::V2_SIZE),
+                (d.gicc, v2::CPU_INTERFACE_SIZE),
+            ],
+            Version::V3 => [(d.gicd, v3::DISTRIBUTOR_SIZE), (0, 0)],
+        };
+        let all = regions
+            .into_iter()
+            .chain(d.redistributors().iter().copied());
+        for (slot, r) in w.iter_mut().zip(all.filter(|r| r.1 != 0)) {
+            *slot = r;
+        }
+    }
     match d.version {
         Version::V2 => {
             let gicd = mmio::device_window(bi, d.gicd, distributor::V2_SIZE)?;
@@ -169,6 +202,23 @@ impl Gic {
         match self {
             Gic::V2(g) => g.enable_ppi(intid, trigger, KERNEL_PRIORITY),
             Gic::V3(g) => g.enable_ppi(intid, trigger, KERNEL_PRIORITY),
+        }
+    }
+
+    /// Interrupt IDs the distributor implements.
+    pub fn lines(&self) -> u32 {
+        match self {
+            Gic::V2(g) => g.lines(),
+            Gic::V3(g) => g.lines(),
+        }
+    }
+
+    /// Configure shared peripheral interrupt `intid` (≥ 32), route it to
+    /// this CPU and enable it.
+    pub fn enable_spi(&self, intid: u32, trigger: Trigger) {
+        match self {
+            Gic::V2(g) => g.enable_spi(intid, trigger, KERNEL_PRIORITY),
+            Gic::V3(g) => g.enable_spi(intid, trigger, KERNEL_PRIORITY),
         }
     }
 

@@ -90,6 +90,26 @@ impl GicV2 {
         distributor::set_bit(&d.isenabler, intid);
     }
 
+    /// Configure a shared peripheral interrupt (`intid` ≥ 32), route it
+    /// to this CPU and enable it.
+    pub fn enable_spi(&self, intid: u32, trigger: Trigger, priority: u8) {
+        let d = self.gicd;
+        distributor::set_priority(&d.ipriorityr, intid, priority);
+        distributor::set_trigger(&d.icfgr, intid, trigger);
+        // The banked GICD_ITARGETSR0..7 read as this CPU's own target bit
+        // (all zero on a GIC built for one CPU, whose SPI targets are
+        // then read-as-zero and ignored anyway).
+        let me = d.itargetsr[..32]
+            .iter()
+            .map(|r| r.get())
+            .find(|&b| b != 0)
+            .unwrap_or(1);
+        if let Some(r) = d.itargetsr.get(intid as usize) {
+            r.set(me);
+        }
+        distributor::set_bit(&d.isenabler, intid);
+    }
+
     /// Whether PPI `intid` is pending for this CPU.
     pub fn ppi_pending(&self, intid: u32) -> bool {
         distributor::bit_is_set(&self.gicd.ispendr, intid)

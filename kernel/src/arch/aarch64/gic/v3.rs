@@ -67,6 +67,8 @@ const REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
 /// With virtual LPIs (GICv4) two more frames follow.
 const REDISTRIBUTOR_STRIDE_V4: u64 = 0x4_0000;
 const SGI_FRAME: u64 = 0x1_0000;
+/// `GICD_IROUTER<n>`: 64-bit, at this offset + 8n in the distributor.
+const GICD_IROUTER: u64 = 0x6000;
 
 const GICD_CTLR_ENABLE_G0_OR_G1: u32 = 1 << 0;
 const GICD_CTLR_ENABLE_G1A_OR_G1: u32 = 1 << 1;
@@ -265,6 +267,25 @@ impl GicV3 {
         distributor::set_priority(&s.ipriorityr, intid, priority);
         distributor::set_trigger(&s.icfgr, intid, trigger);
         distributor::set_bit(&s.isenabler0, intid);
+    }
+
+    /// Configure a shared peripheral interrupt (`intid` ≥ 32), route it
+    /// to this CPU (`GICD_IROUTER<n>`, affinity routing) and enable it.
+    pub fn enable_spi(&self, intid: u32, trigger: Trigger, priority: u8) {
+        let d = self.gicd;
+        distributor::set_priority(&d.ipriorityr, intid, priority);
+        distributor::set_trigger(&d.icfgr, intid, trigger);
+        if (distributor::FIRST_SPI..self.lines()).contains(&intid) {
+            let mpidr = MPIDR_EL1.get();
+            let route = ((mpidr >> 32) & 0xff) << 32 | (mpidr & 0xff_ffff);
+            let at = core::ptr::from_ref(d) as u64 + GICD_IROUTER + 8 * u64::from(intid);
+            // SAFETY: GICD_IROUTER<n> is the 64-bit register at 0x6000 +
+            // 8n of the distributor's 64 KiB window (mapped as device
+            // memory for the kernel's life, the caller's guarantee in
+            // `new`), for an SPI the distributor implements (checked).
+            unsafe { core::ptr::write_volatile(at as *mut u64, route) };
+        }
+        distributor::set_bit(&d.isenabler, intid);
     }
 
     /// Whether PPI `intid` is pending in this CPU's redistributor.
