@@ -29,18 +29,18 @@ use spin::Mutex;
 
 const WORDS: usize = (IRQ_LINES as usize).div_ceil(64);
 
-/// What the controller was last told.
+/// What the controller was last told: the lines unmasked at it.
 struct Controller {
-    /// Lines unmasked at the controller.
     unmasked: [u64; WORDS],
-    /// `Kernel::irq_changes` at the last [`sync`].
-    seen: u64,
 }
 
 static CONTROLLER: Mutex<Controller> = Mutex::new(Controller {
     unmasked: [0; WORDS],
-    seen: 0,
 });
+
+/// `Kernel::irq_changes` at the last [`sync`]: most entries change no
+/// line, and cost one load here.
+static SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Lines delivered while the kernel waited, not yet given to the core.
 static DEFERRED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
@@ -81,11 +81,11 @@ pub fn take_deferred() -> Option<u64> {
 /// a line is unmasked iff it is `Active` without a pending Ack), if an
 /// entry changed any since the last call.
 pub fn sync(k: &Kernel<PhysMemory>) {
-    let mut c = CONTROLLER.lock();
-    if c.seen == k.irq_changes {
+    if SEEN.load(Ordering::Relaxed) == k.irq_changes {
         return;
     }
-    c.seen = k.irq_changes;
+    SEEN.store(k.irq_changes, Ordering::Relaxed);
+    let mut c = CONTROLLER.lock();
     for (line, &state) in k.irq_state.iter().enumerate() {
         let (w, b) = (line / 64, 1u64 << (line % 64));
         let want = state == ACTIVE;
