@@ -48,9 +48,12 @@
 //! On aarch64 the new code is written through a data mapping and later
 //! executed through another mapping; the kernel traps EL0 cache
 //! maintenance (`SCTLR_EL1.UCI` = 0), so making the instruction cache
-//! coherent is the kernel's business. QEMU (TCG) needs none; real
-//! hardware without `CTR_EL0.DIC` will need the kernel to clean and
-//! invalidate on an executable Frame Map.
+//! coherent is the kernel's business: every Frame Map that asks for
+//! `EXECUTE` cleans the frame's data cache lines to the point of
+//! unification and invalidates the instruction cache (`kernel/src/user.rs`;
+//! steps `CTR_EL0.IDC`/`.DIC` make unnecessary are skipped). `spawn` maps
+//! code frames executable only after it has written them, which is what
+//! makes that enough.
 
 use crate::cap::{AsidPool, CNode, Cap, Endpoint, Frame4K, PageTable, Tcb, VSpace};
 use crate::ops::{self, Invoke, InvokeError};

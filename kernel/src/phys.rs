@@ -30,6 +30,11 @@ impl PhysMemory {
         PhysMemory { limit }
     }
 
+    /// The end of the physical memory it reaches (exclusive).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Whether every byte of `[pa, pa + len)` is zero. Reads whole aligned
     /// words, ORed in blocks: cheap enough to scan all of RAM (the boot
     /// zeroing of untyped memory and the checking kernel's INV-6 do).

@@ -28,9 +28,11 @@ use crate::arch;
 use crate::phys::PhysMemory;
 use abi::boot::BootInfo;
 use abi::exit::ExitStatus;
-use abi::invocation::TcbSlot;
+use abi::invocation::{Label, TcbSlot};
+use abi::msginfo::MessageInfo;
 use abi::syscall::{Syscall, debug};
 use abi::vm::ROOT_ASID;
+use abi::vm::VmAttributes;
 use kernel_core::cap::Cap;
 use kernel_core::fault::Fault;
 use kernel_core::kernel::{Entry, Kernel};
@@ -75,7 +77,11 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
     if current != 0 {
         save(k, current, trap, ctx);
     }
-    let flush = trap == Trap::Syscall && current != 0 && may_change_mappings(k, current, ctx);
+    let after = if trap == Trap::Syscall && current != 0 {
+        after(k, current, ctx)
+    } else {
+        After::default()
+    };
     let entry = match trap {
         Trap::Syscall => Entry::Syscall,
         Trap::Fault(f) => Entry::Exception(f),
@@ -102,14 +108,27 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
             guard = KERNEL.lock();
         }
     }
-    match guard.as_mut() {
-        Some(k) => resume(k, ctx),
+    let limit = match guard.as_mut() {
+        Some(k) => {
+            resume(k, ctx);
+            k.mem.limit()
+        }
         None => unreachable!("the kernel state is never removed"),
-    }
+    };
     // After the switch, so that no translation of an address space this
     // entry destroyed can be used or walked again (not even
     // speculatively) once user mode resumes.
-    if flush {
+    // Code written through a data mapping becomes visible to instruction
+    // fetch before it can run from the executable mapping (aarch64 without
+    // coherent caches; nothing on x86_64). A failed Map costs the
+    // maintenance only. Device frames are never executable (VM-6).
+    if let Some((frame, bits)) = after.exec_frame {
+        let len = 1u64 << bits;
+        if frame.checked_add(len).is_some_and(|end| end <= limit) {
+            arch::user::sync_icache(crate::memory::phys_to_virt(frame), len);
+        }
+    }
+    if after.flush {
         arch::user::flush_user_tlb();
     }
 }
@@ -177,24 +196,49 @@ fn resume(k: &mut Kernel<PhysMemory>, ctx: &mut Context) {
     }
 }
 
-/// Whether the system call in `ctx` may change a mapping: any invocation
-/// of a kernel object other than IPC (retype, map, unmap, delete and
-/// revoke can all remove translations). IPC, `Recv`, `Reply` and `Yield`
-/// never do; neither do faults, ticks or interrupts.
-fn may_change_mappings(k: &Kernel<PhysMemory>, t: u64, ctx: &Context) -> bool {
+/// What the system call in `ctx` asks of the architecture after the
+/// entry, judged before it runs.
+#[derive(Clone, Copy, Default)]
+struct After {
+    /// It may change a mapping: any invocation of a kernel object other
+    /// than IPC (retype, map, unmap, delete and revoke can all remove
+    /// translations). IPC, `Recv`, `Reply` and `Yield` never do; neither
+    /// do faults, ticks or interrupts.
+    flush: bool,
+    /// A Frame Map asking for `EXECUTE`: the frame (physical address,
+    /// size bits), whose contents user space wrote through a data
+    /// mapping and will now fetch as instructions.
+    exec_frame: Option<(u64, u8)>,
+}
+
+fn after(k: &Kernel<PhysMemory>, t: u64, ctx: &Context) -> After {
     let l = k.layout;
     let invokes = matches!(
         Syscall::try_from(ctx[l.number]),
         Ok(Syscall::Call | Syscall::Send | Syscall::NBSend)
     );
-    invokes
-        && !matches!(
-            k.lookup(t, ctx[l.cptr]),
-            Ok((
-                _,
-                Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. }
-            )) | Err(_)
-        )
+    if !invokes {
+        return After::default();
+    }
+    match k.lookup(t, ctx[l.cptr]) {
+        Ok((_, Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::Reply { .. })) | Err(_) => {
+            After::default()
+        }
+        Ok((_, Cap::Frame { obj, size_bits, .. })) => {
+            let info = MessageInfo::from_raw(ctx[l.info]);
+            let exec = info.label() == Label::FrameMap as u64
+                && info.length() >= 3
+                && ctx[l.mrs[2]] & VmAttributes::EXECUTE.bits() != 0;
+            After {
+                flush: true,
+                exec_frame: exec.then_some((obj, size_bits)),
+            }
+        }
+        Ok(_) => After {
+            flush: true,
+            exec_frame: None,
+        },
+    }
 }
 
 /// The debug system calls (spec: ABI-19), handled outside the object
