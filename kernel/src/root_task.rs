@@ -182,67 +182,24 @@ fn size_of(untypeds: &[BootUntyped], device: bool) -> u64 {
 /// does not describe as memory — holes in the map and regions it calls
 /// memory-mapped I/O — minus physical page 0 and the devices the kernel
 /// drives itself (its interrupt controllers and console), in address
-/// order. Computed without allocating: each step finds the lowest
-/// excluded range that reaches past the cursor.
-struct DeviceRanges<'a> {
-    bi: &'a BootInfo,
-    at: u64,
-    top: u64,
-}
-
-impl<'a> DeviceRanges<'a> {
-    fn new(bi: &'a BootInfo) -> Self {
-        let bits = crate::arch::phys_addr_bits().min(63);
-        DeviceRanges {
-            bi,
-            at: PAGE_SIZE,
-            top: (1u64 << bits).min(region::RAM_LIMIT),
-        }
-    }
-
-    /// Call `f` with every range that is not device space.
-    fn excluded(&self, f: &mut dyn FnMut(u64, u64)) {
-        for r in self.bi.memory() {
-            if r.kind() != MemoryKind::Mmio && r.len > 0 {
+/// order (spec: ST-10).
+fn device_ranges(bi: &BootInfo) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let bits = crate::arch::phys_addr_bits().min(63);
+    let top = (1u64 << bits).min(region::RAM_LIMIT);
+    region::gaps(PAGE_SIZE, top, move |f: &mut dyn FnMut(u64, u64)| {
+        for r in bi.memory() {
+            if r.kind() != MemoryKind::Mmio {
                 f(r.start, r.end());
             }
         }
-        crate::arch::kernel_devices(self.bi, &mut |base, len| {
+        crate::arch::kernel_devices(bi, &mut |base, len| {
             let start = base & !(PAGE_SIZE - 1);
             f(
                 start,
                 base.saturating_add(len).saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1),
             );
         });
-    }
-}
-
-impl Iterator for DeviceRanges<'_> {
-    type Item = (u64, u64);
-
-    fn next(&mut self) -> Option<(u64, u64)> {
-        while self.at < self.top {
-            let at = self.at;
-            // The excluded range covering `at` that reaches furthest, or
-            // else the first excluded range above `at`.
-            let (mut covered_to, mut next_start) = (at, self.top);
-            self.excluded(&mut |s, e| {
-                if s <= at && e > at {
-                    covered_to = covered_to.max(e);
-                } else if s > at {
-                    next_start = next_start.min(s);
-                }
-            });
-            if covered_to > at {
-                self.at = covered_to;
-                continue;
-            }
-            let end = next_start.min(self.top);
-            self.at = end;
-            return Some((at, end));
-        }
-        None
-    }
+    })
 }
 
 /// Find an aligned free block for the ST-10 objects.
@@ -274,7 +231,7 @@ pub fn build(bi: &'static BootInfo) -> Result<(RootTask, crate::user::Context), 
     let mut n = 0;
     let mut dropped = [0u64; 2];
     let ram = free_ranges(bi, hole).flat_map(|(s, e)| region::untyped_blocks(s, e));
-    let device = DeviceRanges::new(bi).flat_map(|(s, e)| region::untyped_blocks(s, e));
+    let device = device_ranges(bi).flat_map(|(s, e)| region::untyped_blocks(s, e));
     let blocks = ram.map(|b| (b, false)).chain(device.map(|b| (b, true)));
     for ((base, bits), device) in blocks {
         if n < rt::MAX_UNTYPEDS {

@@ -40,6 +40,43 @@ pub fn untyped_blocks(start: u64, end: u64) -> impl Iterator<Item = (u64, u32)> 
     })
 }
 
+/// The gaps: the parts of `[start, top)` no excluded range covers, in
+/// address order, each as `(start, end)`. `excluded` calls its argument
+/// with every excluded range `(start, end)` (end exclusive; any order,
+/// overlapping, empty or inverted ranges allowed — firmware memory maps
+/// are untrusted input). Computed without allocating: each step asks for
+/// every excluded range again (quadratic in their number, which is a few
+/// hundred at most) and moves past the lowest one reaching beyond the
+/// cursor.
+pub fn gaps<F>(start: u64, top: u64, excluded: F) -> impl Iterator<Item = (u64, u64)>
+where
+    F: Fn(&mut dyn FnMut(u64, u64)),
+{
+    let mut at = start;
+    core::iter::from_fn(move || {
+        while at < top {
+            let here = at;
+            // How far excluded ranges covering `here` reach, and where the
+            // next excluded range above `here` starts.
+            let (mut covered_to, mut next_start) = (here, top);
+            excluded(&mut |s, e| {
+                if s <= here && e > here {
+                    covered_to = covered_to.max(e);
+                } else if s > here && e > s {
+                    next_start = next_start.min(s);
+                }
+            });
+            if covered_to > here {
+                at = covered_to;
+                continue;
+            }
+            at = next_start;
+            return Some((here, next_start));
+        }
+        None
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +126,84 @@ mod tests {
         let blocks: Vec<_> = untyped_blocks(RAM_LIMIT - 0x2000, RAM_LIMIT + 0x10_0000).collect();
         assert_eq!(blocks, [(RAM_LIMIT - 0x2000, 13)]);
         assert_eq!(untyped_blocks(RAM_LIMIT, RAM_LIMIT << 1).count(), 0);
+    }
+
+    /// Every address of `[start, top)` is in exactly one of: a gap, an
+    /// excluded range; the gaps are sorted, disjoint and non-empty.
+    fn check_gaps(start: u64, top: u64, ex: &[(u64, u64)]) {
+        let gaps: Vec<_> = gaps(start, top, |f| {
+            for &(s, e) in ex {
+                f(s, e)
+            }
+        })
+        .collect();
+        let excluded = |a: u64| ex.iter().any(|&(s, e)| s <= a && a < e);
+        let mut prev = start;
+        for &(s, e) in &gaps {
+            assert!(s >= prev && s < e && e <= top, "{gaps:x?}");
+            // The edges and the middle of every gap are free.
+            for a in [s, e - 1, s + (e - s) / 2] {
+                assert!(
+                    !excluded(a),
+                    "{a:#x} in gap of {gaps:x?} excluded by {ex:x?}"
+                );
+            }
+            // The address before a gap (past the start) is excluded.
+            if s > start {
+                assert!(excluded(s - 1) || s == prev, "{gaps:x?} / {ex:x?}");
+            }
+            prev = e;
+        }
+        // Between gaps, and after the last, everything is excluded: check
+        // each excluded range's interior edges lie outside every gap.
+        for &(s, e) in ex.iter().filter(|r| r.0 < r.1) {
+            for a in [s, e - 1] {
+                if (start..top).contains(&a) {
+                    assert!(!gaps.iter().any(|g| g.0 <= a && a < g.1));
+                }
+            }
+        }
+        // And the points right after each gap, if below top, are excluded.
+        for &(_, e) in &gaps {
+            if e < top {
+                assert!(excluded(e), "{e:#x} after a gap is not excluded: {ex:x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn gaps_of_a_typical_map() {
+        let ex = [
+            (0x4000_0000, 0x6000_0000),
+            (0x800_0000, 0x802_0000),
+            (0x900_0000, 0x900_1000),
+        ];
+        let g: Vec<_> = gaps(0x1000, 1 << 40, |f| {
+            for &(s, e) in &ex {
+                f(s, e)
+            }
+        })
+        .collect();
+        assert_eq!(
+            g,
+            [
+                (0x1000, 0x800_0000),
+                (0x802_0000, 0x900_0000),
+                (0x900_1000, 0x4000_0000),
+                (0x6000_0000, 1 << 40)
+            ]
+        );
+        check_gaps(0x1000, 1 << 40, &ex);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn gaps_cover_exactly_what_is_not_excluded(
+            ex in proptest::collection::vec((0u64..0x10_0000, 0u64..0x10_0000), 0..12),
+            start in 0u64..0x1000,
+            top in 0u64..0x12_0000,
+        ) {
+            check_gaps(start, top, &ex);
+        }
     }
 }
