@@ -133,6 +133,9 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
     }
 }
 
+/// Operations stopped at a preemption point, for the log at halt.
+static PREEMPTED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Run one entry of the object core, then bring the interrupt controller
 /// in line with its IRQ states.
 fn run(k: &mut Kernel<PhysMemory>, entry: Entry) {
@@ -141,10 +144,17 @@ fn run(k: &mut Kernel<PhysMemory>, entry: Entry) {
     // INV-1 … INV-37, TP-6, TP-7; check.rs).
     #[cfg(feature = "check")]
     crate::check::before_entry(k, entry);
-    // No preemption points yet: every entry runs to completion with
-    // interrupts masked (spec: SYS-15 allows it; latency is bounded by
-    // the longest operation, see kernel/README.md).
-    k.entry(entry, &mut || false);
+    // Long operations (revoke, Zombie steps, untyped reset) stop at their
+    // preemption points when an interrupt is pending (spec: SYS-15,
+    // SYS-16): the thread is left `Restart`, the interrupt is taken on the
+    // way out, and the call continues when the thread runs again.
+    k.entry(entry, &mut || {
+        let pending = arch::interrupt_pending();
+        if pending {
+            PREEMPTED.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        }
+        pending
+    });
     #[cfg(feature = "check")]
     crate::check::after_entry(k, entry);
     crate::irq::sync(k);
@@ -261,6 +271,10 @@ fn debug_call(ctx: &Context, l: &abi::context::Layout) -> bool {
             let ok = ctx[l.cptr] == 0;
             #[cfg(feature = "check")]
             crate::check::report();
+            log::info!(
+                "preemption: {} long operations stopped at a preemption point",
+                PREEMPTED.load(core::sync::atomic::Ordering::Relaxed)
+            );
             log::info!(
                 "user space asked to halt ({})",
                 if ok { "success" } else { "failure" }

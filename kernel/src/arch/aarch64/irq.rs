@@ -34,6 +34,15 @@ pub fn disable() {
     compiler_fence(Ordering::SeqCst);
 }
 
+/// Whether an IRQ is pending at this CPU, masked or not (`ISR_EL1.I`):
+/// the kernel's preemption points ask (spec: SYS-16).
+pub fn pending() -> bool {
+    let isr: u64;
+    // SAFETY: reading ISR_EL1 at EL1 has no side effect.
+    unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack)) };
+    isr & (1 << 7) != 0
+}
+
 /// Unmask SErrors (the vectors must be installed).
 pub fn unmask_serror() {
     DAIF.modify(DAIF::A::Unmasked);

@@ -48,6 +48,7 @@ use abi::boot::BootInfo;
 
 pub use exit::exit;
 pub use irq::lines;
+pub use irq::pending as interrupt_pending;
 pub use irq::{disable as disable_interrupts, enable as enable_interrupts, wait_for_interrupt};
 pub use timer::now_ns;
 

@@ -42,6 +42,7 @@ mod reg {
     pub const EOI: u32 = 0xb0;
     pub const SVR: u32 = 0xf0;
     pub const ISR0: u32 = 0x100;
+    pub const IRR0: u32 = 0x200;
     pub const ESR: u32 = 0x280;
     pub const LVT_TIMER: u32 = 0x320;
     pub const LVT_LINT0: u32 = 0x350;
@@ -366,6 +367,13 @@ pub fn window() -> Option<(u64, u64)> {
     lapic()
         .filter(|l| l.mmio.is_some())
         .map(|l| (l.phys, 0x1000))
+}
+
+/// Whether an interrupt waits in the LAPIC's request register (with
+/// interrupts masked, every accepted interrupt waits there): the kernel's
+/// preemption points ask (spec: SYS-16).
+pub fn interrupt_pending() -> bool {
+    lapic().is_some_and(|l| (0..8).any(|i| l.read(reg::IRR0 + i * 0x10) != 0))
 }
 
 /// End the interrupt in service (a device interrupt's line is masked

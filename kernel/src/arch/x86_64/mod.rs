@@ -158,6 +158,12 @@ pub fn phys_addr_bits() -> u32 {
         .unwrap_or(36)
 }
 
+/// Whether an interrupt is pending (the preemption points of long
+/// operations ask, spec: SYS-16).
+pub fn interrupt_pending() -> bool {
+    apic::interrupt_pending()
+}
+
 /// Unmask interrupts on this CPU.
 pub fn enable_interrupts() {
     interrupts::enable();
