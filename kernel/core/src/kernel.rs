@@ -443,9 +443,11 @@ impl<M: Memory> Kernel<M> {
             }
         };
         let is_call = call == Syscall::Call;
-        let msg = self.read_message(c);
+        // The words are read only for a kernel-object invocation: IPC
+        // reads them when it delivers (MSG-7, `transfer`).
+        let extra = self.message_extra(c);
         let mut caps = [(0, Cap::Null); abi::msginfo::MAX_EXTRA_CAPS as usize];
-        for (i, at) in caps.iter_mut().enumerate().take(msg.extra) {
+        for (i, at) in caps.iter_mut().enumerate().take(extra) {
             match self.lookup(c, self.extra_cptr(c, i)) {
                 Ok(found) => *at = found,
                 Err(failure) => {
@@ -492,12 +494,13 @@ impl<M: Memory> Kernel<M> {
                 self.answer(c, is_call, Ok(Ok(Reply::EMPTY)))
             }
             _ => {
+                let msg = self.read_message(c);
                 let words = &msg.words[..msg.length];
                 let inv = Invocation {
                     caller: c,
                     slot,
                     words,
-                    extra: &caps[..msg.extra],
+                    extra: &caps[..extra],
                 };
                 let r = self.invoke(cap, msg.label, &inv, preempt);
                 self.answer(c, is_call, r)

@@ -25,14 +25,18 @@ pub const BUFFER_WORDS: usize = 128;
 
 /// A message read from a sender (spec: MSG-2): label, words, and the
 /// number of extra capabilities.
-#[derive(Clone, Copy, Debug)]
+///
+/// The words are a `heapless::Vec`, not an array: most messages are a few
+/// words long, and an array of `MAX_LENGTH` would be zeroed whole on
+/// every read (a tenth of an IPC round trip's instructions).
+#[derive(Clone, Debug)]
 pub struct Message {
     /// The label.
     pub label: u64,
-    /// Number of words in `words`.
+    /// Number of words in `words` (`words.len()`).
     pub length: usize,
     /// The words MR0 …
-    pub words: [u64; MAX_LENGTH as usize],
+    pub words: heapless::Vec<u64, { MAX_LENGTH as usize }>,
     /// Extra capabilities named in the sender's IPC buffer.
     pub extra: usize,
 }
@@ -71,6 +75,17 @@ impl<M: Memory> Kernel<M> {
         *get_mut::<u64>(&mut self.mem, buf + 8 * i as u64) = v;
     }
 
+    /// The number of extra capabilities thread `t`'s message names (spec:
+    /// MSG-2, MSG-4): none without an IPC buffer; as [`Self::read_message`]
+    /// counts them, without reading the words.
+    pub fn message_extra(&self, t: PAddr) -> usize {
+        let info = MessageInfo::from_raw(self.reg(t, self.layout.info));
+        match self.ipc_buffer(t) {
+            Some(_) => (info.extra_caps() as usize).min(MAX_EXTRA_CAPS as usize),
+            None => 0,
+        }
+    }
+
     /// The message thread `t` sends (spec: MSG-2, MSG-3).
     pub fn read_message(&self, t: PAddr) -> Message {
         let l = self.layout;
@@ -82,14 +97,19 @@ impl<M: Memory> Kernel<M> {
             length = length.min(REGISTER_MRS as usize);
             extra = 0;
         }
-        let mut words = [0; MAX_LENGTH as usize];
-        for (i, w) in words.iter_mut().enumerate().take(length) {
-            *w = match (i < REGISTER_MRS as usize, buf) {
+        let mut words = heapless::Vec::new();
+        for i in 0..length {
+            let w = match (i < REGISTER_MRS as usize, buf) {
                 (true, _) => self.reg(t, l.mrs[i]),
                 (false, Some(b)) => self.buffer_word(b, MSG_WORD + i),
                 (false, None) => 0,
             };
+            // `length` ≤ MAX_LENGTH, the capacity (MessageInfo caps it).
+            if words.push(w).is_err() {
+                break;
+            }
         }
+        let length = words.len();
         Message {
             label: info.label(),
             length,
