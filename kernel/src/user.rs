@@ -31,8 +31,7 @@ use abi::exit::ExitStatus;
 use abi::invocation::{Label, TcbSlot};
 use abi::msginfo::MessageInfo;
 use abi::syscall::{Syscall, debug};
-use abi::vm::ROOT_ASID;
-use abi::vm::VmAttributes;
+use abi::vm::{ROOT_ASID, VmAttributes};
 use kernel_core::cap::Cap;
 use kernel_core::fault::Fault;
 use kernel_core::kernel::{Entry, Kernel};
@@ -115,9 +114,6 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
         }
         None => unreachable!("the kernel state is never removed"),
     };
-    // After the switch, so that no translation of an address space this
-    // entry destroyed can be used or walked again (not even
-    // speculatively) once user mode resumes.
     // Code written through a data mapping becomes visible to instruction
     // fetch before it can run from the executable mapping (aarch64 without
     // coherent caches; nothing on x86_64). A failed Map costs the
@@ -128,6 +124,9 @@ pub fn from_user(trap: Trap, ctx: &mut Context) {
             arch::user::sync_icache(crate::memory::phys_to_virt(frame), len);
         }
     }
+    // After the switch, so that no translation of an address space this
+    // entry destroyed can be used or walked again (not even
+    // speculatively) once user mode resumes.
     if after.flush {
         arch::user::flush_user_tlb();
     }
