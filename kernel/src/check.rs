@@ -363,6 +363,15 @@ impl Checker {
         forget_objects(s);
         let mut broken = invariants::check_all(s, &PhysZero(&k.mem));
         broken.extend(invariants::inv_36_boot(s, &self.boot).err());
+        if let Err((line, state, masked)) = crate::irq::controller_agrees(k) {
+            broken.push(Violation {
+                rule: "INV-36",
+                detail: format!(
+                    "line {line} is {} at the interrupt controller in state {state}",
+                    if masked { "masked" } else { "unmasked" }
+                ),
+            });
+        }
         if let Some(b) = before {
             broken.extend(spec::transitions::check_all(b, s, k.layout));
         }

@@ -102,6 +102,23 @@ pub fn sync(k: &Kernel<PhysMemory>) {
     }
 }
 
+/// The checking kernel's look at the controller itself (spec: INV-36,
+/// the half the abstract state cannot show): every line the platform has
+/// is masked at the controller exactly when it is not `Active` without a
+/// pending Ack. `Err((line, state, masked))` names the first that is not.
+#[cfg(feature = "check")]
+pub fn controller_agrees(k: &Kernel<PhysMemory>) -> Result<(), (u64, u8, bool)> {
+    for line in 0..arch::lines::count().min(IRQ_LINES) {
+        let state = k.irq_state[line as usize];
+        if let Some(masked) = arch::lines::is_masked(line)
+            && masked == (state == ACTIVE)
+        {
+            return Err((line, state, masked));
+        }
+    }
+    Ok(())
+}
+
 /// The lines the platform has and those of them the kernel keeps, for the
 /// boot state (spec: IRQ-2): `(count, reserved)`. At most `N` reserved
 /// lines are listed; the count stops before the first that does not fit.

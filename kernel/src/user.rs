@@ -154,9 +154,9 @@ fn run(k: &mut Kernel<PhysMemory>, entry: Entry) {
         }
         pending
     });
+    crate::irq::sync(k);
     #[cfg(feature = "check")]
     crate::check::after_entry(k, entry);
-    crate::irq::sync(k);
 }
 
 /// Save the registers of `t`, which entered the kernel by `trap`, into its

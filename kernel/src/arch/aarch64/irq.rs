@@ -156,6 +156,15 @@ pub mod lines {
         }
     }
 
+    /// Whether `line` is disabled, read back from the distributor
+    /// (`None` for a line not handed out): the checking kernel compares
+    /// it with the line's state (INV-36).
+    #[cfg(feature = "check")]
+    pub fn is_masked(line: u64) -> Option<bool> {
+        let g = gic::get().filter(|_| handed_out(line))?;
+        Some(!g.is_enabled(line as u32))
+    }
+
     /// Disable `line`.
     pub fn mask(line: u64) {
         if let Some(g) = gic::get().filter(|_| handed_out(line)) {

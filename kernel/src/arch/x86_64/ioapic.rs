@@ -186,6 +186,16 @@ pub fn mask(gsi: u64) {
     }
 }
 
+/// Whether `gsi`'s redirection entry is masked, read back from its IOAPIC
+/// (`None` for a GSI no IOAPIC serves): the checking kernel compares it
+/// with the line's state (INV-36).
+#[cfg(feature = "check")]
+pub fn is_masked(gsi: u64) -> Option<bool> {
+    let t = TABLE.lock();
+    let (io, index) = find(&t, gsi)?;
+    Some(io.read(0x10 + 2 * index) & RTE_MASKED != 0)
+}
+
 /// Call `f` with the physical page of every IOAPIC the kernel drives.
 pub fn windows(f: &mut dyn FnMut(u64, u64)) {
     for io in TABLE.lock().ioapics.iter().flatten() {

@@ -222,6 +222,15 @@ impl Gic {
         }
     }
 
+    /// Whether shared peripheral interrupt `intid` is enabled.
+    #[cfg(feature = "check")]
+    pub fn is_enabled(&self, intid: u32) -> bool {
+        match self {
+            Gic::V2(g) => g.spi_enabled(intid),
+            Gic::V3(g) => g.spi_enabled(intid),
+        }
+    }
+
     /// Whether private peripheral interrupt `intid` is pending on this CPU.
     pub fn ppi_pending(&self, intid: u32) -> bool {
         match self {

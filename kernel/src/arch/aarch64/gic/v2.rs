@@ -115,6 +115,12 @@ impl GicV2 {
         distributor::bit_is_set(&self.gicd.ispendr, intid)
     }
 
+    /// Whether SPI `intid` is enabled (`GICD_ISENABLER`).
+    #[cfg(feature = "check")]
+    pub fn spi_enabled(&self, intid: u32) -> bool {
+        distributor::bit_is_set(&self.gicd.isenabler, intid)
+    }
+
     /// Disable an interrupt.
     pub fn disable(&self, intid: u32) {
         distributor::set_bit(&self.gicd.icenabler, intid);

@@ -293,6 +293,12 @@ impl GicV3 {
         distributor::bit_is_set(&self.sgi.ispendr0, intid)
     }
 
+    /// Whether SPI `intid` is enabled (`GICD_ISENABLER`).
+    #[cfg(feature = "check")]
+    pub fn spi_enabled(&self, intid: u32) -> bool {
+        distributor::bit_is_set(&self.gicd.isenabler, intid)
+    }
+
     /// Disable an interrupt.
     pub fn disable(&self, intid: u32) {
         if intid < distributor::FIRST_SPI {
