@@ -550,13 +550,7 @@ fn build<K: Invoke + Scratch>(
             ops::frame_unmap(k, frame)?;
             made.scratch = None;
         }
-        let (rights, attrs) = if r.execute {
-            (Rights::READ, VmAttributes::EXECUTE)
-        } else if r.write {
-            (Rights::READ_WRITE, VmAttributes::NONE)
-        } else {
-            (Rights::READ, VmAttributes::NONE)
-        };
+        let (rights, attrs) = r.mapping();
         ops::frame_map(k, frame, vspace, va, rights, attrs)?;
     }
     for i in 0..STACK_PAGES {

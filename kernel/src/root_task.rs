@@ -511,13 +511,7 @@ impl Builder {
             let pa = self.frame(s);
             self.k.mem.bytes_mut(pa, page.len()).copy_from_slice(&page);
             crate::arch::user::sync_icache(crate::memory::phys_to_virt(pa), PAGE_SIZE);
-            let (rights, attrs) = if r.execute {
-                (Rights::READ, VmAttributes::EXECUTE)
-            } else if r.write {
-                (Rights::READ_WRITE, VmAttributes::NONE)
-            } else {
-                (Rights::READ, VmAttributes::NONE)
-            };
+            let (rights, attrs) = r.mapping();
             self.map(s, va, rights, attrs)?;
         }
 

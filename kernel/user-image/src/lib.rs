@@ -96,6 +96,23 @@ pub struct Rights {
     pub execute: bool,
 }
 
+impl Rights {
+    /// How pages with these rights are mapped (spec: VM-5, VM-11): code
+    /// read-only and executable, data read-write, the rest read-only —
+    /// never writable and executable (the image check refuses W+X).
+    pub fn mapping(self) -> (abi::rights::Rights, abi::vm::VmAttributes) {
+        use abi::rights::Rights as R;
+        use abi::vm::VmAttributes as A;
+        if self.execute {
+            (R::READ, A::EXECUTE)
+        } else if self.write {
+            (R::READ_WRITE, A::NONE)
+        } else {
+            (R::READ, A::NONE)
+        }
+    }
+}
+
 /// One loadable segment, page aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {

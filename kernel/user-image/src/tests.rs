@@ -230,3 +230,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn vm_11_segment_mappings_are_never_writable_and_executable() {
+    use abi::rights::Rights as R;
+    use abi::vm::VmAttributes as A;
+    for (write, execute) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (r, a) = Rights { write, execute }.mapping();
+        assert!(!(r.contains(R::WRITE) && a.contains(A::EXECUTE)));
+        assert_eq!(a.contains(A::EXECUTE), execute);
+        assert_eq!(r.contains(R::WRITE), write && !execute);
+        assert!(r.contains(R::READ));
+    }
+}
